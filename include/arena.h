@@ -62,7 +62,7 @@ const char *arena_version(void);
 /* ---- statistics --------------------------------------------------------- */
 
 #define ARENA_STATS_VERSION 1
-#define ARENA_STATS_CLASSES 64 /* room for every small size class */
+#define ARENA_STATS_CLASSES 80 /* room for every small size class */
 
 struct arena_class_stats {
   uint64_t block_size;  /* bytes per block; 0 marks an unused slot */

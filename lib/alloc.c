@@ -1,0 +1,343 @@
+/* The public arena_* entry points. malloc and free have one inline fast path
+ * each and one unlikely branch into a noinline slow path:
+ *
+ *   malloc(n <= 32 KiB): class = table[(n + 15) / 16]; span = arena->current[class];
+ *                        pop span->free (an offset < span->limit, else refill).
+ *   free(p):             chunk map says p's 2 MiB region is a chunk; span from the
+ *                        chunk's page map; this thread owns the span; p is a block
+ *                        start (multiply test); p is not marked free; push it on
+ *                        span->local_free.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+__attribute__((visibility("default"))) void *arena_malloc(size_t size) {
+  if (likely(size <= SMALL_MAX)) return small_alloc(size);
+  return alloc_slow(size, MIN_ALIGN, false);
+}
+
+__attribute__((visibility("default"))) void arena_free(void *p) {
+  uintptr_t u = (uintptr_t)p;
+  if (likely((u >> ADDRESS_BITS) == 0 && chunk_map[u >> CHUNK_SHIFT] == MAP_CHUNK)) {
+    struct chunk *c = chunk_of(p);
+    struct span *s = c->pagemap[(u >> PAGE_SHIFT) & (CHUNK_PAGES - 1)];
+    uint64_t off = u - (uintptr_t)s->base;
+    uint64_t mark = free_mark(s, p);
+    uint64_t *w = p;
+    if (likely(s->owner == thread_id() && off * s->div_magic < s->div_magic && w[1] != mark)) {
+      w[0] = s->local_free ^ s->key;
+      w[1] = mark;
+      s->local_free = (uint32_t)off;
+      if (likely(--s->used != 0)) return;
+      span_emptied(thread_arena, s);
+      return;
+    }
+  }
+  free_slow(p);
+}
+
+/* ---- slow allocation: large and huge blocks ------------------------------ */
+
+noinline void *alloc_slow(size_t size, size_t align, bool zero) {
+  if (unlikely(size > PTRDIFF_MAX)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (init_state != 2) global_init();
+  if (size <= SMALL_MAX && align <= MIN_ALIGN) {
+    void *p = small_alloc(size);
+    if (p && zero) memset(p, 0, size);
+    return p;
+  }
+  if (size <= LARGE_MAX && align <= LARGE_MAX / 4) return backend_alloc_large(size, align, size, zero);
+  return backend_alloc_huge(size, align, size, zero);
+}
+
+/* align: a power of two. Small requests take the first class whose size is a
+ * multiple of align: every block of such a class is aligned, since spans
+ * start on page boundaries. */
+void *alloc_aligned(size_t align, size_t size) {
+  if (align <= MIN_ALIGN) return arena_malloc(size);
+  if (init_state != 2) global_init();
+  if (size <= SMALL_MAX && align <= PAGE_SIZE) {
+    size_t n = size < align ? align : size;
+    for (unsigned c = size_class(n); c < NUM_CLASSES; c++)
+      if (classes[c].block_size % align == 0) return small_alloc(classes[c].block_size);
+  }
+  return alloc_slow(size, align, false);
+}
+
+__attribute__((visibility("default"))) void *arena_calloc(size_t count, size_t size) {
+  size_t total;
+  if (unlikely(__builtin_mul_overflow(count, size, &total))) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (likely(total <= SMALL_MAX)) {
+    void *p = small_alloc(total);
+    if (likely(p != NULL)) memset(p, 0, total);
+    return p;
+  }
+  return alloc_slow(total, MIN_ALIGN, true);
+}
+
+/* ---- block lookup -------------------------------------------------------- */
+
+enum block_kind { BLOCK_SMALL, BLOCK_LARGE, BLOCK_HUGE };
+
+struct block_ref {
+  enum block_kind kind;
+  struct span *span;
+  struct huge_header *huge;
+  size_t usable;
+};
+
+/* Classifies a live block, aborting with `what` on a pointer libarena did
+ * not hand out or a freed small block. */
+static struct block_ref block_lookup(const void *p, const char *what) {
+  struct block_ref r = {0};
+  uintptr_t u = (uintptr_t)p;
+  uint8_t kind = (u >> ADDRESS_BITS) ? MAP_NONE : __atomic_load_n(&chunk_map[u >> CHUNK_SHIFT], __ATOMIC_ACQUIRE);
+  if (kind == MAP_CHUNK) {
+    struct chunk *c = chunk_of(p);
+    struct span *s = c->pagemap[page_index(c, p)];
+    uint64_t off = u - (uintptr_t)s->base;
+    if (s->kind == SPAN_SMALL && off * s->div_magic < s->div_magic) {
+      if (((const uint64_t *)p)[1] == free_mark(s, p)) report_invalid("use of a freed block in", p);
+      r.kind = BLOCK_SMALL;
+      r.span = s;
+      r.usable = s->block_size;
+      return r;
+    }
+    if (s->kind == SPAN_LARGE && s->user == p) {
+      r.kind = BLOCK_LARGE;
+      r.span = s;
+      r.usable = (size_t)(s->base + (size_t)s->npages * PAGE_SIZE - s->user);
+      return r;
+    }
+  } else if (kind == MAP_HUGE) {
+    struct huge_header *h = huge_header_of(p);
+    if (h) {
+      r.kind = BLOCK_HUGE;
+      r.huge = h;
+      r.usable = (size_t)((char *)h + h->map_size - h->user);
+      return r;
+    }
+  }
+  report_invalid(what, p);
+}
+
+size_t usable_size(const void *p) {
+  if (!p) return 0;
+  return block_lookup(p, "invalid pointer passed to malloc_usable_size:").usable;
+}
+
+__attribute__((visibility("default"))) size_t arena_usable_size(const void *p) { return usable_size(p); }
+
+/* ---- realloc ------------------------------------------------------------- */
+
+static void *realloc_move(void *p, size_t old_usable, size_t size) {
+  void *q = arena_malloc(size);
+  if (!q) return NULL;
+  memcpy(q, p, old_usable < size ? old_usable : size);
+  arena_free(p);
+  return q;
+}
+
+__attribute__((visibility("default"))) void *arena_realloc(void *p, size_t size) {
+  if (!p) return arena_malloc(size);
+  if (size == 0) {
+    arena_free(p);
+    return NULL;
+  }
+  struct block_ref b = block_lookup(p, "invalid realloc of");
+  if (size > PTRDIFF_MAX) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  switch (b.kind) {
+  case BLOCK_SMALL:
+    /* Stay when the new size fits and does not waste more than half. */
+    if (size <= b.usable && size > b.usable / 2) return p;
+    break;
+  case BLOCK_LARGE:
+    if (size > SMALL_MAX && size <= LARGE_MAX && backend_resize_large(b.span, size, size)) return p;
+    break;
+  case BLOCK_HUGE:
+    if (size > LARGE_MAX) {
+      void *q = backend_resize_huge(b.huge, size, size);
+      if (q) return q;
+    }
+    break;
+  }
+  return realloc_move(p, b.usable, size);
+}
+
+__attribute__((visibility("default"))) void arena_free_sized(void *p, size_t size) {
+  if (p && size > usable_size(p)) report_invalid("free_sized: size larger than the block at", p);
+  arena_free(p);
+}
+
+/* glibc 2.36 memalign: an alignment that is not a power of two is rounded up
+ * to one; only an alignment above SIZE_MAX / 2 + 1 is EINVAL. */
+__attribute__((visibility("default"))) void *arena_aligned_alloc(size_t align, size_t size) {
+  if (align > SIZE_MAX / 2 + 1) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (align & (align - 1)) align = (size_t)1 << (64 - __builtin_clzll(align));
+  if (size > PTRDIFF_MAX) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return alloc_aligned(align, size);
+}
+
+__attribute__((visibility("default"))) int arena_posix_memalign(void **memptr, size_t align, size_t size) {
+  if (align % sizeof(void *) != 0 || (align & (align - 1)) != 0 || align == 0) return EINVAL;
+  if (size > PTRDIFF_MAX) return ENOMEM;
+  int saved = errno;
+  void *p = alloc_aligned(align, size);
+  if (!p) {
+    errno = saved;
+    return ENOMEM;
+  }
+  *memptr = p;
+  return 0;
+}
+
+__attribute__((visibility("default"))) const char *arena_version(void) { return ARENA_VERSION_STRING; }
+
+/* ==== override ============================================================
+   The malloc family, the glibc aliases and the C++ operators, exported under
+ * their standard names so that -larena or LD_PRELOAD replaces the system
+ * allocator. Each name is an alias of (or a thin call to) an arena_* entry
+ * point; nothing here has logic of its own beyond argument conventions.
+ *
+ * operator new must throw std::bad_alloc (or call the new-handler) on
+ * failure. libarena does not link libstdc++; when the program is C++,
+ * libstdc++ is loaded and the weak references below resolve to it.
+ */
+#define EXPORT __attribute__((visibility("default")))
+#define ALIAS(target) __attribute__((alias(#target), copy(target), visibility("default")))
+
+EXPORT void *malloc(size_t size) ALIAS(arena_malloc);
+EXPORT void free(void *p) ALIAS(arena_free);
+EXPORT void *calloc(size_t count, size_t size) ALIAS(arena_calloc);
+EXPORT void *realloc(void *p, size_t size) ALIAS(arena_realloc);
+EXPORT void cfree(void *p) ALIAS(arena_free);
+EXPORT int posix_memalign(void **memptr, size_t align, size_t size) ALIAS(arena_posix_memalign);
+EXPORT void *aligned_alloc(size_t align, size_t size) ALIAS(arena_aligned_alloc);
+EXPORT void *memalign(size_t align, size_t size) ALIAS(arena_aligned_alloc);
+EXPORT void free_sized(void *p, size_t size) ALIAS(arena_free_sized);
+
+EXPORT void *__libc_malloc(size_t size) ALIAS(arena_malloc);
+EXPORT void __libc_free(void *p) ALIAS(arena_free);
+EXPORT void *__libc_calloc(size_t count, size_t size) ALIAS(arena_calloc);
+EXPORT void *__libc_realloc(void *p, size_t size) ALIAS(arena_realloc);
+EXPORT void *__libc_memalign(size_t align, size_t size) ALIAS(arena_aligned_alloc);
+EXPORT int __posix_memalign(void **memptr, size_t align, size_t size) ALIAS(arena_posix_memalign);
+
+EXPORT size_t malloc_usable_size(void *p) { return arena_usable_size(p); }
+
+EXPORT void *reallocarray(void *p, size_t count, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return arena_realloc(p, total);
+}
+
+EXPORT void free_aligned_sized(void *p, size_t align, size_t size) {
+  (void)align;
+  arena_free_sized(p, size);
+}
+
+static size_t page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
+
+EXPORT void *valloc(size_t size) { return arena_aligned_alloc(page_size(), size); }
+
+EXPORT void *pvalloc(size_t size) {
+  size_t ps = page_size();
+  if (size > SIZE_MAX - 2 * ps) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return arena_aligned_alloc(ps, (size + ps - 1) & ~(ps - 1));
+}
+
+EXPORT void *__libc_valloc(size_t size) { return valloc(size); }
+EXPORT void *__libc_pvalloc(size_t size) { return pvalloc(size); }
+
+/* ---- C++ ----------------------------------------------------------------- */
+
+typedef void (*new_handler_fn)(void);
+extern new_handler_fn _ZSt15get_new_handlerv(void) __attribute__((weak));
+extern _Noreturn void _ZSt17__throw_bad_allocv(void) __attribute__((weak));
+
+/* The C++ rule: on failure call the new-handler and retry; with none, throw
+ * (or return NULL for the nothrow forms). */
+static void *cxx_new(size_t size, size_t align, bool nothrow) {
+  for (;;) {
+    void *p = align <= MIN_ALIGN ? arena_malloc(size) : alloc_aligned(align, size);
+    if (likely(p != NULL)) return p;
+    new_handler_fn handler = _ZSt15get_new_handlerv ? _ZSt15get_new_handlerv() : NULL;
+    if (handler) {
+      handler();
+      continue;
+    }
+    if (nothrow) return NULL;
+    if (_ZSt17__throw_bad_allocv) _ZSt17__throw_bad_allocv();
+    report_fatal("operator new: out of memory and no C++ runtime to throw std::bad_alloc");
+  }
+}
+
+/* Plain, array, nothrow. */
+EXPORT void *_Znwm(size_t n) { return cxx_new(n, 0, false); }
+EXPORT void *_Znam(size_t n) { return cxx_new(n, 0, false); }
+EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, const void *nt) {
+  (void)nt;
+  return cxx_new(n, 0, true);
+}
+EXPORT void *_ZnamRKSt9nothrow_t(size_t n, const void *nt) {
+  (void)nt;
+  return cxx_new(n, 0, true);
+}
+/* Aligned (std::align_val_t is a size_t). */
+EXPORT void *_ZnwmSt11align_val_t(size_t n, size_t al) { return cxx_new(n, al, false); }
+EXPORT void *_ZnamSt11align_val_t(size_t n, size_t al) { return cxx_new(n, al, false); }
+EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const void *nt) {
+  (void)nt;
+  return cxx_new(n, al, true);
+}
+EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const void *nt) {
+  (void)nt;
+  return cxx_new(n, al, true);
+}
+
+/* Deletes: plain, array, sized, aligned, nothrow; all end in arena_free. The
+ * C++ sized forms skip free_sized's size check: the language guarantees the
+ * size, and C++ programs delete on their hot paths. */
+EXPORT void _ZdlPv(void *p) ALIAS(arena_free);
+EXPORT void _ZdaPv(void *p) ALIAS(arena_free);
+EXPORT void _ZdlPvm(void *p, size_t n) { (void)n; arena_free(p); }
+EXPORT void _ZdaPvm(void *p, size_t n) { (void)n; arena_free(p); }
+EXPORT void _ZdlPvRKSt9nothrow_t(void *p, const void *nt) { (void)nt; arena_free(p); }
+EXPORT void _ZdaPvRKSt9nothrow_t(void *p, const void *nt) { (void)nt; arena_free(p); }
+EXPORT void _ZdlPvSt11align_val_t(void *p, size_t al) { (void)al; arena_free(p); }
+EXPORT void _ZdaPvSt11align_val_t(void *p, size_t al) { (void)al; arena_free(p); }
+EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t al) { (void)n, (void)al; arena_free(p); }
+EXPORT void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t al) { (void)n, (void)al; arena_free(p); }
+EXPORT void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const void *nt) {
+  (void)al, (void)nt;
+  arena_free(p);
+}
+EXPORT void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const void *nt) {
+  (void)al, (void)nt;
+  arena_free(p);
+}

@@ -1,0 +1,402 @@
+/* Thread arenas: the slow paths behind malloc and free.
+ *
+ *  refill       a class's current span ran dry: collect remote frees, swap
+ *               in local frees, or move to a partial span, an abandoned span
+ *               of another thread, or a new span from the back end;
+ *  remote free  a block freed by a thread that does not own its span goes on
+ *               the owner arena's lock-free list (a CAS push), collected by
+ *               the owner in its next refill;
+ *  abandon      at thread exit every span is handed to the abandoned lists,
+ *               where frees are served under a lock and refills of other
+ *               threads reclaim them; the arena struct returns to a pool.
+ *
+ * Arena structs are never unmapped (type-stable), so a thread that read a
+ * span's arena pointer may still push onto that arena after it was recycled;
+ * the new owner sees a block of a span it does not own and forwards it. */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct span empty_span = {.free = OFFSET_END, .limit = 0};
+struct arena empty_arena = {.current = {[0 ... NUM_CLASSES - 1] = &empty_span}};
+__thread struct arena *thread_arena = &empty_arena;
+
+struct arena_counters dead_counters;
+_Atomic uint64_t stat_abandoned, stat_reclaimed, stat_remote_orphan, stat_generations;
+
+/* Relaxed read-modify-write done as plain load and store: counters have one
+ * writer, and stats readers may see them at any moment. */
+#define COUNT(x, n) __atomic_store_n(&(x), __atomic_load_n(&(x), __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED)
+
+static inline uintptr_t span_owner(struct span *s) {
+  return __atomic_load_n(&s->owner, __ATOMIC_ACQUIRE);
+}
+static inline void set_owner(struct span *s, uintptr_t owner) {
+  __atomic_store_n(&s->owner, owner, __ATOMIC_RELEASE);
+}
+static inline struct span *span_of(void *p) {
+  struct chunk *c = chunk_of(p);
+  return c->pagemap[page_index(c, p)];
+}
+
+/* ---- arena pool ---------------------------------------------------------- */
+
+static pthread_mutex_t arenas_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct arena *arena_pool;  /* recycled arena structs */
+static struct arena *live_arenas; /* for stats */
+static char *arena_slab;
+static size_t arena_slab_left;
+static pthread_key_t exit_key;
+
+void arenas_lock(void) { pthread_mutex_lock(&arenas_mutex); }
+void arenas_unlock(void) { pthread_mutex_unlock(&arenas_mutex); }
+
+static struct arena *arena_struct_alloc(void) {
+  struct arena *a = arena_pool;
+  if (a) {
+    arena_pool = a->next_in_pool;
+    return a;
+  }
+  size_t size = (sizeof(struct arena) + 63) & ~(size_t)63;
+  if (arena_slab_left < size) {
+    size_t slab = (size_t)64 << 10;
+    arena_slab = os_map(slab, false);
+    if (!arena_slab) return NULL;
+    arena_slab_left = slab;
+  }
+  a = (struct arena *)arena_slab;
+  arena_slab += size;
+  arena_slab_left -= size;
+  return a;
+}
+
+static void arena_thread_exit(void *value);
+
+void arena_key_create(void) {
+  if (pthread_key_create(&exit_key, arena_thread_exit) != 0) report_fatal("pthread_key_create failed");
+}
+
+/* The calling thread's arena, created on first use; NULL when out of memory. */
+struct arena *arena_get(void) {
+  struct arena *a = thread_arena;
+  if (likely(a != &empty_arena)) return a;
+  if (init_state != 2) global_init();
+  arenas_lock();
+  a = arena_struct_alloc();
+  if (a) {
+    memset(a, 0, sizeof(*a));
+    for (unsigned c = 0; c < NUM_CLASSES; c++) a->current[c] = &empty_span;
+    a->thread_id = thread_id();
+    a->live = true;
+    a->next_in_pool = live_arenas;
+    if (live_arenas) live_arenas->prev_live = a;
+    live_arenas = a;
+  }
+  arenas_unlock();
+  if (!a) return NULL;
+  atomic_fetch_add_explicit(&stat_generations, 1, memory_order_relaxed);
+  /* Set before pthread_setspecific, which may itself call calloc. */
+  thread_arena = a;
+  pthread_setspecific(exit_key, a);
+  return a;
+}
+
+static void arena_release_struct(struct arena *a) {
+  arenas_lock();
+  if (a->prev_live) a->prev_live->next_in_pool = a->next_in_pool;
+  else live_arenas = a->next_in_pool;
+  if (a->next_in_pool) a->next_in_pool->prev_live = a->prev_live;
+  a->live = false;
+  a->prev_live = NULL;
+  a->next_in_pool = arena_pool;
+  arena_pool = a;
+  arenas_unlock();
+}
+
+void arena_each_live(void (*fn)(struct arena *, void *), void *arg) {
+  arenas_lock();
+  for (struct arena *a = live_arenas; a; a = a->next_in_pool) fn(a, arg);
+  arenas_unlock();
+}
+
+void arenas_after_fork_child(void) { pthread_mutex_init(&arenas_mutex, NULL); }
+
+/* ---- abandoned spans ----------------------------------------------------- */
+
+static pthread_mutex_t abandoned_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct span_list abandoned_partial[NUM_CLASSES]; /* some blocks free */
+static struct span_list abandoned_full[NUM_CLASSES];
+static _Atomic size_t abandoned_partial_count;
+
+void abandoned_lock(void) { pthread_mutex_lock(&abandoned_mutex); }
+void abandoned_unlock(void) { pthread_mutex_unlock(&abandoned_mutex); }
+void abandoned_after_fork_child(void) { pthread_mutex_init(&abandoned_mutex, NULL); }
+
+static bool span_has_free(const struct span *s) { return s->used < s->capacity; }
+
+static void abandoned_remove(struct span *s) {
+  if (s->list == LIST_ABANDONED_FULL) {
+    span_list_remove(&abandoned_full[s->size_class], s);
+  } else {
+    span_list_remove(&abandoned_partial[s->size_class], s);
+    atomic_fetch_sub_explicit(&abandoned_partial_count, 1, memory_order_relaxed);
+  }
+}
+
+static void abandoned_insert(struct span *s) {
+  if (span_has_free(s)) {
+    span_list_push(&abandoned_partial[s->size_class], s, LIST_ABANDONED);
+    atomic_fetch_add_explicit(&abandoned_partial_count, 1, memory_order_relaxed);
+  } else {
+    span_list_push(&abandoned_full[s->size_class], s, LIST_ABANDONED_FULL);
+  }
+}
+
+/* A free into an abandoned span; abandoned lock held, block already marked. */
+static void abandoned_free(struct span *s, void *p) {
+  bool was_full = !span_has_free(s);
+  span_push_local(s, p);
+  if (s->used == 0) {
+    abandoned_remove(s);
+    backend_free_span(s);
+  } else if (was_full) {
+    span_list_remove(&abandoned_full[s->size_class], s);
+    abandoned_insert(s);
+  }
+}
+
+static struct span *reclaim(struct arena *a, unsigned c) {
+  if (atomic_load_explicit(&abandoned_partial_count, memory_order_relaxed) == 0) return NULL;
+  abandoned_lock();
+  struct span *s = abandoned_partial[c].head;
+  if (s) {
+    abandoned_remove(s);
+    s->arena = a;
+    set_owner(s, a->thread_id);
+    atomic_fetch_add_explicit(&stat_reclaimed, 1, memory_order_relaxed);
+  }
+  abandoned_unlock();
+  if (s && s->free == OFFSET_END) span_collect_local(s);
+  return s;
+}
+
+/* ---- remote frees -------------------------------------------------------- */
+
+/* Pushes a marked block of span s to the arena that owns s; when there is
+ * none (abandoned), frees it into the span under the abandoned lock. */
+static void remote_push(struct span *s, void *p, bool have_abandoned_lock) {
+  for (;;) {
+    struct arena *a = __atomic_load_n(&s->arena, __ATOMIC_ACQUIRE);
+    if (a) {
+      uintptr_t head = atomic_load_explicit(&a->remote, memory_order_relaxed);
+      while (head != REMOTE_CLOSED) {
+        ((uint64_t *)p)[0] = head ^ global_secret;
+        if (atomic_compare_exchange_weak_explicit(&a->remote, &head, (uintptr_t)p,
+                                                  memory_order_release, memory_order_relaxed))
+          return;
+      }
+    }
+    if (!have_abandoned_lock) abandoned_lock();
+    bool done = span_owner(s) == 0;
+    if (done) abandoned_free(s, p);
+    if (!have_abandoned_lock) abandoned_unlock();
+    if (done) return;
+  }
+}
+
+static void span_unfull(struct arena *a, struct span *s) {
+  span_list_remove(&a->full[s->size_class], s);
+  span_list_push(&a->partial[s->size_class], s, LIST_PARTIAL);
+  set_owner(s, a->thread_id);
+}
+
+/* The owner's free list got its last block back: give the span to the back
+ * end unless it is the class's current span. */
+void span_emptied(struct arena *a, struct span *s) {
+  if (a->current[s->size_class] == s) return;
+  if (s->list == LIST_PARTIAL) span_list_remove(&a->partial[s->size_class], s);
+  else if (s->list == LIST_FULL) span_list_remove(&a->full[s->size_class], s);
+  set_owner(s, 0);
+  s->arena = NULL;
+  backend_free_span(s);
+}
+
+/* Takes one block freed by another thread into the owner's lists. */
+static void remote_receive(struct arena *a, void *p, bool have_abandoned_lock) {
+  struct span *s = span_of(p);
+  uintptr_t owner = span_owner(s);
+  if (owner != a->thread_id && owner != (a->thread_id | OWNER_FULL)) {
+    remote_push(s, p, have_abandoned_lock); /* recycled arena: forward */
+    return;
+  }
+  if (owner & OWNER_FULL) span_unfull(a, s);
+  span_push_local(s, p);
+  if (s->used == 0) span_emptied(a, s);
+}
+
+static void collect_remote(struct arena *a, bool have_abandoned_lock) {
+  if (atomic_load_explicit(&a->remote, memory_order_relaxed) == 0) return;
+  uintptr_t head = atomic_exchange_explicit(&a->remote, 0, memory_order_acquire);
+  while (head) {
+    void *p = (void *)head;
+    head = (uintptr_t)(((uint64_t *)p)[0] ^ global_secret);
+    remote_receive(a, p, have_abandoned_lock);
+  }
+}
+
+/* ---- refill -------------------------------------------------------------- */
+
+noinline void *arena_alloc_refill(size_t size) {
+  struct arena *a = arena_get();
+  if (unlikely(!a)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  unsigned c = size_class(size);
+  collect_remote(a, false);
+  struct span *s = a->current[c];
+  if (s != &empty_span) {
+    if (s->free != OFFSET_END && s->free >= s->limit) report_invalid("corrupted free list in span", s->base);
+    if (s->free != OFFSET_END || span_collect_local(s)) return small_alloc(size);
+    /* Every block is out: park the span until a free comes back to it. */
+    span_list_push(&a->full[c], s, LIST_FULL);
+    set_owner(s, a->thread_id | OWNER_FULL);
+    a->current[c] = &empty_span;
+  }
+  s = a->partial[c].head;
+  if (s) {
+    span_list_remove(&a->partial[c], s);
+    if (s->free == OFFSET_END) span_collect_local(s);
+  } else if (!(s = reclaim(a, c))) {
+    s = backend_alloc_span(classes[c].span_pages);
+    if (!s) {
+      errno = ENOMEM;
+      return NULL;
+    }
+    span_init_small(s, c, a);
+  }
+  a->current[c] = s;
+  COUNT(a->counters.refills[c], 1);
+  return small_alloc(size);
+}
+
+/* ---- free slow path ------------------------------------------------------ */
+
+/* A small block whose span is known: validated, then freed locally, into a
+ * full span of ours, or remotely. */
+void free_small_checked(struct span *s, void *p) {
+  uint64_t *w = p;
+  uint64_t mark = free_mark(s, p);
+  if (w[1] == mark) report_invalid("double free (or free of a block never allocated) of", p);
+  uintptr_t me = thread_id();
+  uintptr_t owner = span_owner(s);
+  struct arena *a = thread_arena;
+  if ((owner & ~OWNER_FULL) == me && a != &empty_arena) {
+    if (owner & OWNER_FULL) span_unfull(a, s);
+    span_push_local(s, p);
+    if (s->used == 0) span_emptied(a, s);
+    return;
+  }
+  w[1] = mark;
+  if (a != &empty_arena) COUNT(a->counters.remote_frees, 1);
+  else atomic_fetch_add_explicit(&stat_remote_orphan, 1, memory_order_relaxed);
+  remote_push(s, p, false);
+}
+
+noinline void free_slow(void *p) {
+  if (!p) return;
+  uintptr_t u = (uintptr_t)p;
+  uint8_t kind = (u >> ADDRESS_BITS) ? MAP_NONE : __atomic_load_n(&chunk_map[u >> CHUNK_SHIFT], __ATOMIC_ACQUIRE);
+  if (kind == MAP_CHUNK) {
+    struct span *s = span_of(p);
+    if (s->kind == SPAN_SMALL) {
+      uint64_t off = u - (uintptr_t)s->base;
+      if (off * s->div_magic >= s->div_magic)
+        report_invalid("invalid free: pointer inside a block, not its start:", p);
+      free_small_checked(s, p);
+      return;
+    }
+    if (s->kind == SPAN_LARGE && s->user == p) {
+      backend_free_large(s);
+      return;
+    }
+    report_invalid("invalid free (or double free of a large block):", p);
+  }
+  if (kind == MAP_HUGE) {
+    struct huge_header *h = huge_header_of(p);
+    if (h) {
+      backend_free_huge(h);
+      return;
+    }
+    report_invalid("invalid free (or double free of a huge block):", p);
+  }
+  report_invalid("invalid free: not a block libarena handed out:", p);
+}
+
+/* ---- thread exit --------------------------------------------------------- */
+
+static void abandon_span(struct span *s) {
+  set_owner(s, 0);
+  __atomic_store_n(&s->arena, NULL, __ATOMIC_RELEASE);
+  if (s->used == 0) {
+    backend_free_span(s);
+    return;
+  }
+  abandoned_insert(s);
+  atomic_fetch_add_explicit(&stat_abandoned, 1, memory_order_relaxed);
+}
+
+static void abandon_list(struct span_list *l) {
+  while (l->head) {
+    struct span *s = l->head;
+    span_list_remove(l, s);
+    abandon_span(s);
+  }
+}
+
+static void merge_counters(struct arena_counters *dst, const struct arena_counters *src) {
+  for (unsigned c = 0; c < NUM_CLASSES; c++) COUNT(dst->refills[c], src->refills[c]);
+  COUNT(dst->remote_frees, src->remote_frees);
+  COUNT(dst->large_allocs, src->large_allocs);
+  COUNT(dst->huge_allocs, src->huge_allocs);
+}
+
+static void arena_abandon(struct arena *a) {
+  abandoned_lock();
+  /* Closing the remote list first: from here on, frees into our spans take
+   * the abandoned path, which waits for this lock. */
+  uintptr_t head = atomic_exchange_explicit(&a->remote, REMOTE_CLOSED, memory_order_acquire);
+  while (head) {
+    void *p = (void *)head;
+    head = (uintptr_t)(((uint64_t *)p)[0] ^ global_secret);
+    remote_receive(a, p, true);
+  }
+  for (unsigned c = 0; c < NUM_CLASSES; c++) {
+    struct span *s = a->current[c];
+    a->current[c] = &empty_span;
+    if (s != &empty_span) abandon_span(s);
+    abandon_list(&a->partial[c]);
+    abandon_list(&a->full[c]);
+  }
+  merge_counters(&dead_counters, &a->counters);
+  abandoned_unlock();
+}
+
+static void arena_thread_exit(void *value) {
+  struct arena *a = value;
+  if (!a || a == &empty_arena) return;
+  thread_arena = &empty_arena;
+  arena_abandon(a);
+  arena_release_struct(a);
+}
+
+/* Walk of the abandoned lists for the checker and stats (lock taken here). */
+void abandoned_each(void (*fn)(struct span *, void *), void *arg) {
+  abandoned_lock();
+  for (unsigned c = 0; c < NUM_CLASSES; c++) {
+    for (struct span *s = abandoned_partial[c].head; s; s = s->next) fn(s, arg);
+    for (struct span *s = abandoned_full[c].head; s; s = s->next) fn(s, arg);
+  }
+  abandoned_unlock();
+}

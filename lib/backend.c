@@ -1,0 +1,613 @@
+/* Back end: chunks, the free page runs inside them, large blocks and huge
+ * blocks. One lock protects all of it; the small-block fast paths never come
+ * here.
+ *
+ * Placement: a request for n pages takes the smallest size bin that can hold
+ * it and, within the bin, the run in the fullest chunk, and carves the pages
+ * from the run's tail. Taking from fuller chunks lets the emptier ones drain;
+ * carving from the tail keeps a run's descriptor where it is, and so keeps
+ * every stale page-map entry pointing at a descriptor that still describes
+ * that page or at a dead one (see struct chunk's invariants).
+ *
+ * Release: a freed run merges with free neighbours at once (boundary tags in
+ * the page map). A chunk that becomes empty goes to a cache of empty chunks;
+ * chunks in the cache longer than the decay time are unmapped, all but the
+ * newest LIBARENA_CHUNK_CACHE. Freed huge mappings are cached the same way. */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+static pthread_mutex_t backend_mutex = PTHREAD_MUTEX_INITIALIZER;
+struct backend_stats backend_stats;
+
+#define NUM_RUN_BINS 48
+#define RUN_BIN_SCAN 16 /* runs of one bin compared for fullness */
+
+static struct span *run_bins[NUM_RUN_BINS];
+static uint64_t run_bin_bitmap;
+static struct chunk *live_chunks;   /* chunks with at least one page in use */
+static struct chunk *cached_chunks; /* empty chunks, newest first */
+static struct huge_header *live_huge;
+static struct huge_header *cached_huge; /* newest first */
+static uint64_t cached_huge_bytes;
+static uint64_t active_bytes; /* pages in use by spans and large blocks, huge bytes */
+static uint64_t last_decay_ms;
+
+void backend_lock(void) { pthread_mutex_lock(&backend_mutex); }
+void backend_unlock(void) { pthread_mutex_unlock(&backend_mutex); }
+void backend_after_fork_child(void) { pthread_mutex_init(&backend_mutex, NULL); }
+
+static void note_active(int64_t delta) {
+  active_bytes += (uint64_t)delta;
+  if (active_bytes > backend_stats.peak_active) backend_stats.peak_active = active_bytes;
+}
+
+static void note_mapped(int64_t delta) {
+  backend_stats.mapped += (uint64_t)delta;
+  if (backend_stats.mapped > backend_stats.peak_mapped)
+    backend_stats.peak_mapped = backend_stats.mapped;
+}
+
+/* ---- run bins -------------------------------------------------------------
+ * Exact bins for 1..32 pages, then four bins per doubling up to 512. */
+static unsigned run_bin(uint32_t pages) {
+  if (pages <= 32) return pages - 1;
+  uint32_t x = pages - 1;
+  unsigned lg = 31u - (unsigned)__builtin_clz(x);
+  return 32 + 4 * (lg - 5) + ((x >> (lg - 2)) & 3);
+}
+
+static void run_insert(struct span *r) {
+  unsigned b = run_bin(r->npages);
+  r->prev = NULL;
+  r->next = run_bins[b];
+  if (r->next) r->next->prev = r;
+  run_bins[b] = r;
+  run_bin_bitmap |= (uint64_t)1 << b;
+  r->list = LIST_RUNS;
+}
+
+static void run_remove(struct span *r) {
+  unsigned b = run_bin(r->npages);
+  if (r->prev) r->prev->next = r->next;
+  else run_bins[b] = r->next;
+  if (r->next) r->next->prev = r->prev;
+  if (!run_bins[b]) run_bin_bitmap &= ~((uint64_t)1 << b);
+  r->next = r->prev = NULL;
+  r->list = LIST_NONE;
+}
+
+static void descriptor_retire(struct span *s) {
+  s->kind = SPAN_NONE;
+  s->limit = 0;
+  __atomic_store_n(&s->owner, 0, __ATOMIC_RELEASE);
+  s->arena = NULL;
+}
+
+/* Describes pages [first, first + n) of c as a free run and bins it. */
+static void make_free_run(struct chunk *c, size_t first, uint32_t n, bool fresh) {
+  struct span *r = &c->spans[first];
+  descriptor_retire(r);
+  r->kind = SPAN_FREE;
+  r->npages = n;
+  r->base = page_addr(c, first);
+  r->fresh = fresh;
+  c->pagemap[first] = r;
+  c->pagemap[first + n - 1] = r;
+  run_insert(r);
+}
+
+/* ---- chunks -------------------------------------------------------------- */
+
+static void list_push_chunk(struct chunk **head, struct chunk *c) {
+  c->prev = NULL;
+  c->next = *head;
+  if (*head) (*head)->prev = c;
+  *head = c;
+}
+
+static void list_remove_chunk(struct chunk **head, struct chunk *c) {
+  if (c->prev) c->prev->next = c->next;
+  else *head = c->next;
+  if (c->next) c->next->prev = c->prev;
+  c->next = c->prev = NULL;
+}
+
+/* Once the heap is past LIBARENA_HUGEPAGE_AFTER_MB, new chunks are advised
+ * before they are touched, and the older chunks that are at least half used
+ * are advised and collapsed once. Below it, a small program keeps 4 KiB pages
+ * and pays only for what it touches. */
+static bool hugepage_phase;
+
+static void enter_hugepage_phase(void) {
+  hugepage_phase = true;
+  for (struct chunk *c = live_chunks; c; c = c->next) {
+    if (c->hugepage) continue;
+    bool dense = c->free_pages < USABLE_PAGES / 2;
+    os_advise_huge(c, CHUNK_SIZE, dense);
+    c->hugepage = 1;
+    backend_stats.hugepage_bytes += CHUNK_SIZE;
+  }
+}
+
+static struct chunk *chunk_new(void) {
+  bool hugetlb = options.hugepages == HUGEPAGES_HUGETLB;
+  void *p = os_map_aligned(CHUNK_SIZE, CHUNK_SIZE, 0, hugetlb);
+  if (!p && hugetlb) {
+    backend_stats.hugetlb_fallbacks++;
+    if (options.verbose && backend_stats.hugetlb_fallbacks == 1)
+      warn("MAP_HUGETLB failed (no reserved huge pages?); using normal pages", NULL, NULL);
+    hugetlb = false;
+    p = os_map_aligned(CHUNK_SIZE, CHUNK_SIZE, 0, false);
+  }
+  if (!p) return NULL;
+  backend_stats.os_maps++;
+  struct chunk *c = p;
+  bool advise = options.hugepages == HUGEPAGES_ON &&
+                backend_stats.mapped + CHUNK_SIZE > options.hugepage_after;
+  if (advise) os_advise_huge(c, CHUNK_SIZE, false);
+  c->hugepage = advise || hugetlb;
+  c->hugetlb = hugetlb;
+  if (c->hugepage) backend_stats.hugepage_bytes += CHUNK_SIZE;
+
+  struct span *h = &c->spans[0];
+  h->kind = SPAN_HEADER;
+  h->npages = HEADER_PAGES;
+  h->base = (char *)c;
+  for (size_t i = 0; i < HEADER_PAGES; i++) c->pagemap[i] = h;
+  /* Every page-map entry starts valid, so free() never reads a null one. */
+  struct span *r = &c->spans[HEADER_PAGES];
+  for (size_t i = HEADER_PAGES; i < CHUNK_PAGES; i++) c->pagemap[i] = r;
+  c->free_pages = USABLE_PAGES;
+  chunk_map_set(c, CHUNK_SIZE, MAP_CHUNK);
+  note_mapped((int64_t)CHUNK_SIZE);
+  backend_stats.chunks++;
+  list_push_chunk(&live_chunks, c);
+  make_free_run(c, HEADER_PAGES, (uint32_t)USABLE_PAGES, true);
+  if (options.hugepages == HUGEPAGES_ON && !hugepage_phase &&
+      backend_stats.mapped > options.hugepage_after)
+    enter_hugepage_phase();
+  return c;
+}
+
+static void chunk_unmap(struct chunk *c) {
+  if (c->hugepage) backend_stats.hugepage_bytes -= CHUNK_SIZE;
+  chunk_map_set(c, CHUNK_SIZE, MAP_NONE);
+  os_unmap(c, CHUNK_SIZE);
+  note_mapped(-(int64_t)CHUNK_SIZE);
+  backend_stats.chunks--;
+  backend_stats.os_unmaps++;
+}
+
+static struct chunk *chunk_from_cache(void) {
+  struct chunk *c = cached_chunks;
+  if (!c) return NULL;
+  list_remove_chunk(&cached_chunks, c);
+  backend_stats.cached_chunks--;
+  list_push_chunk(&live_chunks, c);
+  run_insert(&c->spans[HEADER_PAGES]);
+  return c;
+}
+
+static void chunk_to_cache(struct chunk *c) {
+  list_remove_chunk(&live_chunks, c);
+  c->empty_since_ms = os_now_ms();
+  list_push_chunk(&cached_chunks, c);
+  backend_stats.cached_chunks++;
+}
+
+/* ---- page runs ----------------------------------------------------------- */
+
+/* Takes n pages from the tail of run r; returns the new run's descriptor with
+ * every page-map entry of its pages pointing at it. */
+static struct span *carve_tail(struct span *r, uint32_t n) {
+  struct chunk *c = chunk_of(r);
+  size_t first = span_page(r);
+  bool fresh = r->fresh;
+  run_remove(r);
+  struct span *s = r;
+  if (r->npages > n) {
+    r->npages -= n;
+    c->pagemap[first + r->npages - 1] = r;
+    run_insert(r);
+    first += r->npages;
+    s = &c->spans[first];
+  }
+  descriptor_retire(s);
+  s->npages = n;
+  s->base = page_addr(c, first);
+  s->fresh = fresh;
+  s->list = LIST_NONE;
+  s->next = s->prev = NULL;
+  for (size_t i = 0; i < n; i++) c->pagemap[first + i] = s;
+  c->free_pages -= n;
+  note_active((int64_t)n * (int64_t)PAGE_SIZE);
+  return s;
+}
+
+static struct span *find_run(uint32_t n) {
+  for (unsigned b = run_bin(n); b < NUM_RUN_BINS; b++) {
+    uint64_t mask = run_bin_bitmap & (~(uint64_t)0 << b);
+    if (!mask) return NULL;
+    b = (unsigned)__builtin_ctzll(mask);
+    struct span *best = NULL;
+    int scanned = 0;
+    for (struct span *r = run_bins[b]; r && scanned < RUN_BIN_SCAN; r = r->next, scanned++) {
+      if (r->npages < n) continue;
+      if (!best || chunk_of(r)->free_pages < chunk_of(best)->free_pages) best = r;
+    }
+    if (best) return best;
+  }
+  return NULL;
+}
+
+static struct span *alloc_run(uint32_t n) {
+  struct span *r = find_run(n);
+  if (!r) {
+    struct chunk *c = chunk_from_cache();
+    if (!c) c = chunk_new();
+    if (!c) return NULL;
+    r = &c->spans[HEADER_PAGES];
+  }
+  return carve_tail(r, n);
+}
+
+/* Returns pages [first, first + n) of c to the free runs, merged with free
+ * neighbours; an emptied chunk goes to the cache. */
+static void release_run(struct chunk *c, size_t first, uint32_t n, bool fresh) {
+  c->free_pages += n;
+  note_active(-(int64_t)n * (int64_t)PAGE_SIZE);
+  descriptor_retire(&c->spans[first]);
+  if (first > HEADER_PAGES) {
+    struct span *l = c->pagemap[first - 1];
+    if (l->kind == SPAN_FREE) {
+      run_remove(l);
+      first = span_page(l);
+      n += l->npages;
+      fresh = fresh && l->fresh;
+    }
+  }
+  if (first + n < CHUNK_PAGES) {
+    struct span *r = c->pagemap[first + n];
+    if (r->kind == SPAN_FREE) {
+      run_remove(r);
+      descriptor_retire(r);
+      n += r->npages;
+      fresh = fresh && r->fresh;
+    }
+  }
+  make_free_run(c, first, n, fresh);
+  if (c->free_pages == USABLE_PAGES) {
+    run_remove(&c->spans[HEADER_PAGES]);
+    chunk_to_cache(c);
+  }
+}
+
+/* ---- decay --------------------------------------------------------------- */
+
+static void huge_unmap(struct huge_header *h);
+
+static void decay_locked(bool force) {
+  uint64_t now = os_now_ms();
+  if (!force && now - last_decay_ms < options.decay_ms / 4 + 1) return;
+  last_decay_ms = now;
+  uint64_t kept = 0;
+  struct chunk *next;
+  for (struct chunk *c = cached_chunks; c; c = next) {
+    next = c->next;
+    if (kept < options.chunk_cache && !force) {
+      kept++;
+      continue;
+    }
+    if (force || now - c->empty_since_ms >= options.decay_ms) {
+      list_remove_chunk(&cached_chunks, c);
+      backend_stats.cached_chunks--;
+      chunk_unmap(c);
+    }
+  }
+  struct huge_header **link = &cached_huge;
+  while (*link) {
+    struct huge_header *h = *link;
+    if (force || now - h->freed_ms >= options.decay_ms) {
+      *link = h->next;
+      cached_huge_bytes -= h->map_size;
+      huge_unmap(h);
+    } else {
+      link = &h->next;
+    }
+  }
+}
+
+void backend_decay(bool force) {
+  backend_lock();
+  decay_locked(force);
+  backend_unlock();
+}
+
+/* ---- spans and large blocks --------------------------------------------- */
+
+struct span *backend_alloc_span(uint32_t npages) {
+  backend_lock();
+  decay_locked(false);
+  struct span *s = alloc_run(npages);
+  backend_unlock();
+  return s;
+}
+
+void backend_free_span(struct span *s) {
+  backend_lock();
+  release_run(chunk_of(s), span_page(s), s->npages, false);
+  decay_locked(false);
+  backend_unlock();
+}
+
+static uint32_t pages_for(size_t bytes) { return (uint32_t)((bytes + PAGE_SIZE - 1) / PAGE_SIZE); }
+
+void *backend_alloc_large(size_t size, size_t align, size_t requested, bool zero) {
+  size_t pad = align > PAGE_SIZE ? align - PAGE_SIZE : 0;
+  uint32_t n = pages_for(size + pad);
+  backend_lock();
+  decay_locked(false);
+  struct span *s = alloc_run(n);
+  if (!s) {
+    backend_unlock();
+    errno = ENOMEM;
+    return NULL;
+  }
+  s->kind = SPAN_LARGE;
+  s->user = (char *)(((uintptr_t)s->base + align - 1) & ~(uintptr_t)(align - 1));
+  s->requested = requested;
+  backend_stats.large_blocks++;
+  backend_stats.large_bytes += (uint64_t)n * PAGE_SIZE;
+  backend_stats.large_requested += requested;
+  bool fresh = s->fresh;
+  s->fresh = 0;
+  backend_unlock();
+  if (zero && !fresh) memset(s->user, 0, size);
+  return s->user;
+}
+
+void backend_free_large(struct span *s) {
+  backend_lock();
+  backend_stats.large_blocks--;
+  backend_stats.large_bytes -= (uint64_t)s->npages * PAGE_SIZE;
+  backend_stats.large_requested -= s->requested;
+  release_run(chunk_of(s), span_page(s), s->npages, false);
+  decay_locked(false);
+  backend_unlock();
+}
+
+/* Grows a large block into the free run after it, or gives back its tail. */
+bool backend_resize_large(struct span *s, size_t new_size, size_t requested) {
+  struct chunk *c = chunk_of(s);
+  size_t first = span_page(s);
+  uint32_t want = pages_for((size_t)(s->user - s->base) + new_size);
+  bool ok = true;
+  backend_lock();
+  uint32_t have = s->npages;
+  if (want < have) {
+    s->npages = want;
+    backend_stats.large_bytes -= (uint64_t)(have - want) * PAGE_SIZE;
+    release_run(c, first + want, have - want, false);
+  } else if (want > have) {
+    struct span *r = first + have < CHUNK_PAGES ? c->pagemap[first + have] : NULL;
+    if (r && r->kind == SPAN_FREE && have + r->npages >= want) {
+      uint32_t take = want - have;
+      uint32_t left = r->npages - take;
+      bool fresh = r->fresh;
+      run_remove(r);
+      descriptor_retire(r);
+      if (left) make_free_run(c, first + want, left, fresh);
+      for (size_t i = first + have; i < first + want; i++) c->pagemap[i] = s;
+      c->free_pages -= take;
+      note_active((int64_t)take * (int64_t)PAGE_SIZE);
+      s->npages = want;
+      backend_stats.large_bytes += (uint64_t)take * PAGE_SIZE;
+    } else {
+      ok = false;
+    }
+  }
+  if (ok) {
+    backend_stats.large_requested += requested - s->requested;
+    s->requested = requested;
+  }
+  backend_unlock();
+  return ok;
+}
+
+/* ---- huge blocks ---------------------------------------------------------
+ * Layout: the header at the mapping's 2 MiB-aligned start, the user pointer
+ * at offset 64 (or at the alignment asked for, at most 2 MiB; larger
+ * alignments put the user pointer 2 MiB after the header). */
+#define HUGE_OFFSET 64
+
+struct huge_header *huge_header_of(const void *p) {
+  uintptr_t h = ((uintptr_t)p - 1) & ~(uintptr_t)CHUNK_MASK;
+  if (((uintptr_t)p - 1) >> ADDRESS_BITS) return NULL;
+  if (__atomic_load_n(&chunk_map[h >> CHUNK_SHIFT], __ATOMIC_ACQUIRE) != MAP_HUGE) return NULL;
+  struct huge_header *hdr = (struct huge_header *)h;
+  if (hdr->magic != (HUGE_MAGIC ^ h) || hdr->user != p || !hdr->live) return NULL;
+  return hdr;
+}
+
+static void huge_link(struct huge_header *h) {
+  h->prev = NULL;
+  h->next = live_huge;
+  if (live_huge) live_huge->prev = h;
+  live_huge = h;
+  backend_stats.huge_blocks++;
+  backend_stats.huge_bytes += h->map_size;
+  backend_stats.huge_requested += h->requested;
+  note_active((int64_t)h->map_size);
+}
+
+static void huge_unlink(struct huge_header *h) {
+  if (h->prev) h->prev->next = h->next;
+  else live_huge = h->next;
+  if (h->next) h->next->prev = h->prev;
+  backend_stats.huge_blocks--;
+  backend_stats.huge_bytes -= h->map_size;
+  backend_stats.huge_requested -= h->requested;
+  note_active(-(int64_t)h->map_size);
+}
+
+static void huge_unmap(struct huge_header *h) {
+  char *base = (char *)h;
+  size_t size = h->map_size;
+  chunk_map_set(base, size, MAP_NONE);
+  os_unmap(base, size);
+  note_mapped(-(int64_t)size);
+  backend_stats.os_unmaps++;
+}
+
+/* The smallest cached mapping that fits without wasting more than a quarter. */
+static struct huge_header *huge_from_cache(size_t map_size) {
+  struct huge_header **best = NULL;
+  for (struct huge_header **link = &cached_huge; *link; link = &(*link)->next) {
+    size_t have = (*link)->map_size;
+    if (have >= map_size && have - map_size <= map_size / 4 &&
+        (!best || have < (*best)->map_size))
+      best = link;
+  }
+  if (!best) return NULL;
+  struct huge_header *h = *best;
+  *best = h->next;
+  cached_huge_bytes -= h->map_size;
+  return h;
+}
+
+void *backend_alloc_huge(size_t size, size_t align, size_t requested, bool zero) {
+  size_t off = align <= HUGE_OFFSET ? HUGE_OFFSET : (align <= CHUNK_SIZE ? align : CHUNK_SIZE);
+  if (size > PTRDIFF_MAX - off - PAGE_SIZE) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  size_t map_size = (off + size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+  struct huge_header *h = NULL;
+  bool fresh = true;
+  backend_lock();
+  decay_locked(false);
+  if (off == HUGE_OFFSET) h = huge_from_cache(map_size);
+  backend_unlock();
+  if (h) {
+    fresh = false;
+  } else {
+    size_t map_align = align > CHUNK_SIZE ? align : CHUNK_SIZE;
+    char *base = os_map_aligned(map_size, map_align, off == CHUNK_SIZE ? CHUNK_SIZE : 0, false);
+    if (!base) {
+      errno = ENOMEM;
+      return NULL;
+    }
+    char *user = base + off;
+    h = (struct huge_header *)(((uintptr_t)user - 1) & ~(uintptr_t)CHUNK_MASK);
+    if ((char *)h != base) report_fatal("huge block layout");
+    if (options.hugepages == HUGEPAGES_ON && map_size >= CHUNK_SIZE) os_advise_huge(base, map_size, false);
+    h->magic = HUGE_MAGIC ^ (uintptr_t)h;
+    h->map_size = map_size;
+    h->user = user;
+    chunk_map_set(base, map_size, MAP_HUGE);
+    backend_lock();
+    note_mapped((int64_t)map_size);
+    backend_stats.os_maps++;
+    backend_unlock();
+  }
+  h->requested = requested;
+  h->live = 1;
+  backend_lock();
+  huge_link(h);
+  backend_unlock();
+  if (zero && !fresh) memset(h->user, 0, size);
+  return h->user;
+}
+
+void backend_free_huge(struct huge_header *h) {
+  backend_lock();
+  huge_unlink(h);
+  h->live = 0;
+  bool cacheable = h->user == (char *)h + HUGE_OFFSET && h->map_size <= options.huge_cache;
+  if (cacheable) {
+    h->freed_ms = os_now_ms();
+    h->next = cached_huge;
+    cached_huge = h;
+    cached_huge_bytes += h->map_size;
+    /* Over the byte budget: drop the oldest (at the tail). */
+    while (cached_huge_bytes > options.huge_cache) {
+      struct huge_header **link = &cached_huge;
+      while ((*link)->next) link = &(*link)->next;
+      struct huge_header *old = *link;
+      *link = NULL;
+      cached_huge_bytes -= old->map_size;
+      huge_unmap(old);
+    }
+  } else {
+    huge_unmap(h);
+  }
+  decay_locked(false);
+  backend_unlock();
+}
+
+/* Resizes a huge block's mapping; returns the (possibly moved) user pointer or
+ * NULL, leaving the block as it was. Moving uses mremap onto a fresh 2 MiB
+ * aligned reservation, so the pages move without being copied. */
+void *backend_resize_huge(struct huge_header *h, size_t new_size, size_t requested) {
+  size_t off = (size_t)(h->user - (char *)h);
+  if (new_size > PTRDIFF_MAX - off - PAGE_SIZE) return NULL;
+  size_t want = (off + new_size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+  size_t have = h->map_size;
+  char *base = (char *)h;
+  if (want <= have && want >= have / 2) {
+    backend_lock();
+    backend_stats.huge_requested += requested - h->requested;
+    h->requested = requested;
+    backend_unlock();
+    return h->user;
+  }
+  backend_lock();
+  huge_unlink(h);
+  backend_unlock();
+  char *moved = base;
+  if (want < have) {
+    chunk_map_set(base + want, have - want, MAP_NONE);
+    chunk_map_set(base, want, MAP_HUGE); /* a shared 2 MiB region stays ours */
+    os_resize_in_place(base, have, want);
+  } else if (!os_resize_in_place(base, have, want)) {
+    char *dst = os_map_aligned(want, CHUNK_SIZE, 0, false);
+    if (dst && !os_move(base, have, want, dst)) {
+      os_unmap(dst, want);
+      dst = NULL;
+    }
+    if (!dst) {
+      backend_lock();
+      huge_link(h);
+      backend_unlock();
+      return NULL;
+    }
+    chunk_map_set(base, have, MAP_NONE);
+    moved = dst;
+    h = (struct huge_header *)dst;
+    h->magic = HUGE_MAGIC ^ (uintptr_t)dst;
+    h->user = dst + off;
+  }
+  chunk_map_set(moved, want, MAP_HUGE);
+  h->map_size = want;
+  h->requested = requested;
+  backend_lock();
+  note_mapped((int64_t)want - (int64_t)have);
+  huge_link(h);
+  backend_unlock();
+  return h->user;
+}
+
+/* ---- walking, for stats and the checker ---------------------------------- */
+
+void backend_each_chunk(void (*fn)(struct chunk *, void *), void *arg) {
+  for (struct chunk *c = live_chunks; c; c = c->next) fn(c, arg);
+  for (struct chunk *c = cached_chunks; c; c = c->next) fn(c, arg);
+}
+
+void backend_each_huge(void (*fn)(struct huge_header *, void *), void *arg) {
+  for (struct huge_header *h = live_huge; h; h = h->next) fn(h, arg);
+}
+
+uint64_t backend_cached_huge_bytes(void) { return cached_huge_bytes; }

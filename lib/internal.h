@@ -1,0 +1,371 @@
+/* libarena internal types, constants and the functions each layer offers.
+ *
+ * Map of the hierarchy
+ * --------------------
+ *
+ *   memory:   chunk (2 MiB, 2 MiB aligned, from mmap)
+ *               -> span (a run of pages inside a chunk) -> block (one allocation)
+ *   threads:  thread arena (one per thread, found through initial-exec TLS)
+ *               -> size-class bin (current span, partial list, full list)
+ *               -> spans it owns
+ *   global:   back end (one lock): every chunk, the free page runs inside them
+ *               (coalesced, in size-segregated bins), large blocks, huge blocks,
+ *               the cache of empty chunks and freed huge mappings;
+ *             abandoned spans (one lock): spans of exited threads.
+ *
+ *   size <= SMALL_MAX (32 KiB)      small: a block of a size class in a span
+ *   size <= LARGE_MAX (1 MiB)       large: a page run of its own in a chunk
+ *   size  > LARGE_MAX               huge:  its own mapping, 2 MiB aligned
+ *
+ * Layers, lowest first; a file includes only this header and calls only the
+ * layers below it:
+ *   os.c          mmap/munmap/madvise, chunk map, clock, error reporting
+ *   options.c     LIBARENA_* environment options
+ *   size_class.c  size -> class table, span geometry per class
+ *   backend.c     chunks, page runs, coalescing, large and huge blocks, decay
+ *   span.c        carving a span into blocks, collecting its free lists
+ *   arena.c       thread arenas: refill, remote frees, abandon and reclaim
+ *   alloc.c       the public arena_* entry points
+ *   override.c    malloc, free, ... and C++ operators, exported by name
+ *   stats.c       statistics and the heap checker
+ *   init.c        process start, fork handlers, exit report
+ */
+#ifndef ARENA_INTERNAL_H
+#define ARENA_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define noinline __attribute__((noinline))
+#define cold __attribute__((cold, noinline))
+#define internal __attribute__((visibility("hidden")))
+
+/* ---- geometry ----------------------------------------------------------- */
+
+#define PAGE_SHIFT 12
+#define PAGE_SIZE ((size_t)1 << PAGE_SHIFT)
+#define CHUNK_SHIFT 21
+#define CHUNK_SIZE ((size_t)1 << CHUNK_SHIFT)
+#define CHUNK_MASK (CHUNK_SIZE - 1)
+#define CHUNK_PAGES (CHUNK_SIZE / PAGE_SIZE) /* 512 */
+
+/* User space on x86-64 and arm64 (4-level paging) ends below 2^47; a pointer
+ * at or above it was never handed out. */
+#define ADDRESS_BITS 47
+#define CHUNK_MAP_ENTRIES ((size_t)1 << (ADDRESS_BITS - CHUNK_SHIFT))
+
+#define MIN_ALIGN 16
+#define SMALL_MAX ((size_t)32 << 10)
+#define LARGE_MAX ((size_t)1 << 20)
+#define NUM_CLASSES 72 /* 16..128 by 16, then 8 classes per doubling to 32 KiB */
+
+/* ---- chunk map: which 2 MiB regions are ours (os.c) ----------------------
+ * One byte per 2 MiB of address space (64 MiB of reserved, lazily touched
+ * zero pages). Invariant: MAP_CHUNK is set exactly while the region is a
+ * mapped chunk whose header is readable; MAP_HUGE while it belongs to a huge
+ * block's mapping. free() reads this byte before it dereferences anything. */
+enum { MAP_NONE = 0, MAP_CHUNK = 1, MAP_HUGE = 2 };
+extern uint8_t chunk_map[CHUNK_MAP_ENTRIES] internal;
+
+/* ---- span --------------------------------------------------------------
+ * A span is a run of pages inside a chunk. Its descriptor lives in the chunk
+ * header at the index of the run's first page. Kinds:
+ *   SPAN_SMALL  blocks of one size class, owned by a thread arena or abandoned
+ *   SPAN_LARGE  one large block
+ *   SPAN_FREE   a free run held by the back end
+ *   SPAN_NONE   not the first page of anything (a page inside another run)
+ *
+ * Free lists hold 32-bit offsets from `base`; OFFSET_END ends a list. The link
+ * stored in a free block's first word is (next offset ^ key); its second word
+ * is the free mark (key ^ block address). Invariants of a small span:
+ *   - block_size * capacity == npages * PAGE_SIZE (no slack: every offset that
+ *     is a multiple of block_size starts a block);
+ *   - every block is in exactly one of: the program's hands (no mark), `free`,
+ *     `local_free`, its owner arena's remote list, the free list of a reclaimed
+ *     copy (marked);
+ *   - used == blocks in the program's hands (plus blocks in transit to the
+ *     owner on its remote list);
+ *   - owner is the owning thread's id, owner | OWNER_FULL while the span is on
+ *     its bin's full list, or 0 while abandoned (then only the abandoned lock
+ *     may touch it). free's fast path runs only when owner == this thread.
+ */
+enum span_kind { SPAN_NONE = 0, SPAN_SMALL, SPAN_LARGE, SPAN_FREE, SPAN_HEADER };
+
+#define OFFSET_END UINT32_MAX
+#define OWNER_FULL ((uintptr_t)1)
+
+struct arena;
+
+struct __attribute__((aligned(64))) span {
+  /* hot: read by malloc and free fast paths (first cache line) */
+  uint32_t free;       /* allocation list (offset), OFFSET_END when empty */
+  uint32_t limit;      /* npages * PAGE_SIZE for a small span; 0 otherwise */
+  char *base;          /* first byte of the span's first page */
+  uint64_t key;        /* secret for link encoding and free marks */
+  uint64_t div_magic;  /* ceil(2^64 / block_size): offset * magic < magic <=> aligned */
+  uintptr_t owner;     /* see above; atomic access */
+  uint32_t local_free; /* owner's freed blocks (offset list) */
+  uint32_t used;       /* blocks in the program's hands */
+  struct arena *arena; /* owner arena, NULL when abandoned; atomic access */
+  /* cold */
+  uint32_t block_size;
+  uint32_t capacity;
+  uint32_t npages;
+  uint8_t kind;
+  uint8_t size_class;
+  uint8_t list; /* which list the span is on (enum span_list_id) */
+  uint8_t fresh; /* large/free run: pages never written since mapped */
+  struct span *next, *prev; /* bin list, back-end run bin, abandoned list */
+  char *user;               /* large block: the pointer handed out */
+  size_t requested;         /* large block: bytes requested */
+};
+
+enum span_list_id { LIST_NONE = 0, LIST_PARTIAL, LIST_FULL, LIST_ABANDONED, LIST_ABANDONED_FULL, LIST_RUNS };
+
+struct span_list {
+  struct span *head;
+  size_t count;
+};
+
+/* ---- chunk ---------------------------------------------------------------
+ * The first HEADER_PAGES pages hold this header. Invariants:
+ *   - pagemap[i] points to the descriptor of the run containing page i for
+ *     every page of an in-use run (small span or large block) and for the
+ *     first and last page of every free run (boundary tags for coalescing);
+ *   - free runs never touch each other (they are merged at once);
+ *   - free_pages == sum of the pages of its free runs. */
+struct chunk {
+  struct span *pagemap[CHUNK_PAGES];
+  struct span spans[CHUNK_PAGES];
+  /* back end bookkeeping (backend lock) */
+  struct chunk *next, *prev; /* list of chunks of one fullness bucket, or cache */
+  uint32_t free_pages;
+  uint32_t max_run;  /* upper bound of the longest free run (exact after scan) */
+  uint8_t bucket;    /* fullness bucket index, or BUCKET_CACHED */
+  uint8_t hugepage;  /* MADV_HUGEPAGE given or MAP_HUGETLB mapping */
+  uint8_t hugetlb;   /* mapped with MAP_HUGETLB */
+  uint64_t empty_since_ms;
+};
+
+#define HEADER_PAGES ((sizeof(struct chunk) + PAGE_SIZE - 1) / PAGE_SIZE)
+#define USABLE_PAGES (CHUNK_PAGES - HEADER_PAGES)
+
+static inline struct chunk *chunk_of(const void *p) {
+  return (struct chunk *)((uintptr_t)p & ~(uintptr_t)CHUNK_MASK);
+}
+static inline size_t page_index(const struct chunk *c, const void *p) {
+  return ((uintptr_t)p - (uintptr_t)c) >> PAGE_SHIFT;
+}
+static inline char *page_addr(struct chunk *c, size_t page) {
+  return (char *)c + (page << PAGE_SHIFT);
+}
+static inline size_t span_page(const struct span *s) {
+  return page_index(chunk_of(s), s->base);
+}
+
+/* ---- huge block --------------------------------------------------------
+ * A huge block has a mapping of its own; this header sits at the mapping's
+ * start, which is (user pointer - 1) rounded down to 2 MiB. */
+struct huge_header {
+  uint64_t magic; /* HUGE_MAGIC ^ address of the header */
+  size_t map_size;
+  char *user;
+  size_t requested;
+  struct huge_header *next, *prev; /* live list, or cache list (next only) */
+  uint64_t freed_ms;
+  uint8_t live; /* 1 while handed out, 0 while cached */
+};
+#define HUGE_MAGIC 0x6c69626172656e61ull /* "libarena" */
+
+/* ---- thread arena --------------------------------------------------------
+ * Invariants:
+ *   - current[c] is a span of class c owned by this arena, or &empty_span;
+ *   - the current span is on no list; every other span the arena owns is on
+ *     partial[c] (it has a free block) or full[c] (owner has OWNER_FULL);
+ *   - remote holds blocks other threads freed into this arena's spans, linked
+ *     through their first word (pointer ^ secret); REMOTE_CLOSED once the
+ *     arena is abandoned, after which frees take the abandoned path. */
+#define REMOTE_CLOSED ((uintptr_t)1)
+
+struct arena_counters {
+  uint64_t refills[NUM_CLASSES];
+  uint64_t remote_frees;
+  uint64_t large_allocs, huge_allocs;
+};
+
+struct arena {
+  struct span *current[NUM_CLASSES];
+  uintptr_t thread_id;
+  _Atomic uintptr_t remote;
+  struct span_list partial[NUM_CLASSES];
+  struct span_list full[NUM_CLASSES];
+  struct arena_counters counters;
+  struct arena *next_in_pool; /* pool free list, or list of live arenas */
+  struct arena *prev_live;
+  bool live;
+};
+
+extern struct span empty_span internal;
+extern struct arena empty_arena internal;
+extern __thread struct arena *thread_arena internal;
+
+/* The thread pointer: unique for every live thread, cheaper than a TLS read. */
+static inline uintptr_t thread_id(void) {
+#if defined(__x86_64__)
+  uintptr_t tp;
+  __asm__("mov %%fs:0, %0" : "=r"(tp));
+  return tp;
+#else
+  return (uintptr_t)__builtin_thread_pointer();
+#endif
+}
+
+/* ---- size classes (size_class.c) ---------------------------------------- */
+struct class_info {
+  uint32_t block_size;
+  uint32_t span_pages;
+  uint32_t capacity;
+  uint64_t div_magic;
+};
+extern uint8_t class_of_size[(SMALL_MAX >> 4) + 1] internal; /* index (n+15)>>4 */
+extern struct class_info classes[NUM_CLASSES] internal;
+void size_classes_init(void) internal;
+static inline unsigned size_class(size_t n) { return class_of_size[(n + 15) >> 4]; }
+
+/* ---- os.c --------------------------------------------------------------- */
+void *os_map(size_t size, bool hugetlb) internal;
+void *os_map_aligned(size_t size, size_t align, size_t offset, bool hugetlb) internal;
+void os_unmap(void *p, size_t size) internal;
+void os_decommit(void *p, size_t size) internal;
+void os_advise_huge(void *p, size_t size, bool collapse) internal;
+bool os_resize_in_place(void *p, size_t old_size, size_t new_size) internal;
+bool os_move(void *p, size_t old_size, size_t new_size, void *dst) internal;
+size_t os_resident(void *p, size_t size) internal;
+void os_name(void *p, size_t size) internal;
+uint64_t os_now_ms(void) internal;
+uint64_t os_random(void) internal;
+void chunk_map_set(void *p, size_t size, uint8_t kind) internal;
+
+/* Error reporting without allocation. report_* print one line and abort. */
+_Noreturn void report_invalid(const char *what, const void *p) internal;
+void report_pointer(const char *what, const void *p) internal;
+_Noreturn void report_fatal(const char *what) internal;
+void warn(const char *a, const char *b, const char *c) internal;
+void write_all(int fd, const char *s, size_t n) internal;
+
+/* A small append buffer for building lines without stdio. */
+struct text {
+  char buf[512];
+  size_t len;
+  void (*flush)(void *arg, const char *s, size_t n);
+  void *arg;
+};
+void text_str(struct text *t, const char *s) internal;
+void text_u64(struct text *t, uint64_t v) internal;
+void text_hex(struct text *t, uint64_t v) internal;
+void text_flush(struct text *t) internal;
+
+/* ---- options.c ---------------------------------------------------------- */
+enum hugepage_mode { HUGEPAGES_OFF = 0, HUGEPAGES_ON = 1, HUGEPAGES_HUGETLB = 2 };
+struct options {
+  int hugepages;           /* LIBARENA_HUGEPAGES: 0, 1, hugetlb */
+  uint64_t hugepage_after; /* LIBARENA_HUGEPAGE_AFTER: mapped bytes before chunks are advised */
+  uint64_t decay_ms;       /* LIBARENA_DECAY_MS */
+  uint64_t chunk_cache;    /* LIBARENA_CHUNK_CACHE: empty chunks kept past decay */
+  uint64_t huge_cache;     /* LIBARENA_HUGE_CACHE_MB (bytes here) */
+  bool show_stats;         /* LIBARENA_SHOW_STATS */
+  bool verbose;            /* LIBARENA_VERBOSE */
+};
+extern struct options options internal;
+void options_init(void) internal;
+
+/* ---- backend.c ----------------------------------------------------------
+ * All functions take the back-end lock themselves. */
+struct span *backend_alloc_span(uint32_t npages) internal;
+void backend_free_span(struct span *s) internal;
+void *backend_alloc_large(size_t size, size_t align, size_t requested, bool zero) internal;
+void backend_free_large(struct span *s) internal;
+bool backend_resize_large(struct span *s, size_t new_size, size_t requested) internal;
+void *backend_alloc_huge(size_t size, size_t align, size_t requested, bool zero) internal;
+void backend_free_huge(struct huge_header *h) internal;
+void *backend_resize_huge(struct huge_header *h, size_t new_size, size_t requested) internal;
+uint64_t backend_cached_huge_bytes(void) internal;
+struct huge_header *huge_header_of(const void *p) internal;
+void backend_decay(bool force) internal;
+void backend_lock(void) internal;
+void backend_unlock(void) internal;
+void backend_after_fork_child(void) internal;
+
+struct backend_stats {
+  uint64_t mapped, peak_mapped, chunks, cached_chunks;
+  uint64_t huge_blocks, huge_bytes, huge_requested, large_blocks, large_bytes, large_requested;
+  uint64_t hugepage_bytes, hugetlb_fallbacks, os_maps, os_unmaps;
+  uint64_t peak_active; /* bytes in in-use spans, large and huge blocks */
+};
+extern struct backend_stats backend_stats internal;
+/* Calls fn for every chunk; caller holds the back-end lock. */
+void backend_each_chunk(void (*fn)(struct chunk *, void *), void *arg) internal;
+void backend_each_huge(void (*fn)(struct huge_header *, void *), void *arg) internal;
+
+/* ---- span.c ------------------------------------------------------------- */
+void span_init_small(struct span *s, unsigned cls, struct arena *a) internal;
+void span_push_local(struct span *s, void *block) internal;
+bool span_collect_local(struct span *s) internal;
+bool span_contains_free(struct span *s, const void *p) internal;
+static inline uint64_t free_mark(const struct span *s, const void *p) {
+  return s->key ^ (uintptr_t)p;
+}
+static inline uint32_t link_decode(const struct span *s, const void *block) {
+  return (uint32_t)(*(const uint64_t *)block ^ s->key);
+}
+void span_list_push(struct span_list *l, struct span *s, uint8_t id) internal;
+void span_list_remove(struct span_list *l, struct span *s) internal;
+
+/* ---- arena.c ------------------------------------------------------------ */
+void *arena_alloc_refill(size_t size) internal;
+void free_slow(void *p) internal;
+void free_small_checked(struct span *s, void *p) internal;
+void span_emptied(struct arena *a, struct span *s) internal;
+struct arena *arena_get(void) internal;
+void arena_key_create(void) internal;
+void arenas_lock(void) internal;
+void arenas_unlock(void) internal;
+void arenas_after_fork_child(void) internal;
+void abandoned_lock(void) internal;
+void abandoned_unlock(void) internal;
+void abandoned_after_fork_child(void) internal;
+void arena_each_live(void (*fn)(struct arena *, void *), void *arg) internal;
+void abandoned_each(void (*fn)(struct span *, void *), void *arg) internal;
+extern struct arena_counters dead_counters internal;
+extern _Atomic uint64_t stat_abandoned, stat_reclaimed, stat_remote_orphan, stat_generations;
+
+/* ---- alloc.c ------------------------------------------------------------ */
+/* Small-block fast path: pop the current span's free list. */
+static inline void *small_alloc(size_t size) {
+  struct arena *a = thread_arena;
+  struct span *s = a->current[size_class(size)];
+  uint32_t off = s->free;
+  if (unlikely(off >= s->limit)) return arena_alloc_refill(size);
+  char *block = s->base + off;
+  s->free = link_decode(s, block);
+  ((uint64_t *)block)[1] = 0; /* clear the free mark */
+  s->used++;
+  return block;
+}
+size_t usable_size(const void *p) internal;
+void *alloc_aligned(size_t align, size_t size) internal;
+void *alloc_slow(size_t size, size_t align, bool zero) internal;
+
+/* ---- init.c ------------------------------------------------------------- */
+extern _Atomic int init_state internal; /* 0 none, 1 running, 2 done */
+void global_init(void) internal;
+extern uint64_t global_secret internal;
+
+#endif /* ARENA_INTERNAL_H */
