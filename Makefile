@@ -21,7 +21,7 @@ WARN    := -Wall -Wextra -Werror
 # cannot turn an internal loop into a call to memset/calloc/malloc.
 LIB_CFLAGS := -std=gnu11 -fPIC -fvisibility=hidden -ftls-model=initial-exec \
               -fno-builtin-malloc -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc \
-              -fno-plt -fno-semantic-interposition -D_GNU_SOURCE -Iinclude -Ilib $(WARN) $(CFLAGS) $(EXTRA_CFLAGS)
+              -fno-plt -fno-semantic-interposition -fno-tree-slp-vectorize -D_GNU_SOURCE -Iinclude -Ilib $(WARN) $(CFLAGS) $(EXTRA_CFLAGS)
 
 BUILD     := build
 LIB_SRCS  := $(sort $(wildcard lib/*.c))

@@ -22,7 +22,7 @@ __attribute__((visibility("default"))) void *arena_malloc(size_t size) {
 
 __attribute__((visibility("default"))) void arena_free(void *p) {
   uintptr_t u = (uintptr_t)p;
-  if (likely((u >> ADDRESS_BITS) == 0 && chunk_map[u >> CHUNK_SHIFT] == MAP_CHUNK)) {
+  if (likely(chunk_map[(u >> CHUNK_SHIFT) & (CHUNK_MAP_ENTRIES - 1)] == MAP_CHUNK)) {
     struct chunk *c = chunk_of(p);
     struct span *s = c->pagemap[(u >> PAGE_SHIFT) & (CHUNK_PAGES - 1)];
     uint64_t off = u - (uintptr_t)s->base;

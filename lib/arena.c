@@ -211,12 +211,20 @@ static void span_unfull(struct arena *a, struct span *s) {
   set_owner(s, a->thread_id);
 }
 
-/* The owner's free list got its last block back: give the span to the back
- * end unless it is the class's current span. */
+/* A span that is not current got its last block back (the current span is
+ * pinned and never gets here). Keep it at the tail of its partial list while
+ * the arena's cache of empty spans has room, so that a program cycling
+ * through a few spans' worth of blocks does not re-carve them each time;
+ * otherwise give it back to the back end. */
 void span_emptied(struct arena *a, struct span *s) {
-  if (a->current[s->size_class] == s) return;
-  if (s->list == LIST_PARTIAL) span_list_remove(&a->partial[s->size_class], s);
-  else if (s->list == LIST_FULL) span_list_remove(&a->full[s->size_class], s);
+  struct span_list *partial = &a->partial[s->size_class];
+  span_list_remove(partial, s);
+  size_t bytes = s->limit;
+  if (a->empty_bytes + bytes <= ARENA_EMPTY_CACHE) {
+    a->empty_bytes += bytes;
+    span_list_push_tail(partial, s, LIST_PARTIAL);
+    return;
+  }
   set_owner(s, 0);
   s->arena = NULL;
   backend_free_span(s);
@@ -259,7 +267,8 @@ noinline void *arena_alloc_refill(size_t size) {
   if (s != &empty_span) {
     if (s->free != OFFSET_END && s->free >= s->limit) report_invalid("corrupted free list in span", s->base);
     if (s->free != OFFSET_END || span_collect_local(s)) return small_alloc(size);
-    /* Every block is out: park the span until a free comes back to it. */
+    /* Every block is out: unpin and park the span until a free comes back. */
+    s->used--;
     span_list_push(&a->full[c], s, LIST_FULL);
     set_owner(s, a->thread_id | OWNER_FULL);
     a->current[c] = &empty_span;
@@ -267,6 +276,7 @@ noinline void *arena_alloc_refill(size_t size) {
   s = a->partial[c].head;
   if (s) {
     span_list_remove(&a->partial[c], s);
+    if (s->used == 0) a->empty_bytes -= s->limit;
     if (s->free == OFFSET_END) span_collect_local(s);
   } else if (!(s = reclaim(a, c))) {
     s = backend_alloc_span(classes[c].span_pages);
@@ -276,6 +286,7 @@ noinline void *arena_alloc_refill(size_t size) {
     }
     span_init_small(s, c, a);
   }
+  s->used++; /* the current span's pin */
   a->current[c] = s;
   COUNT(a->counters.refills[c], 1);
   return small_alloc(size);
@@ -375,7 +386,10 @@ static void arena_abandon(struct arena *a) {
   for (unsigned c = 0; c < NUM_CLASSES; c++) {
     struct span *s = a->current[c];
     a->current[c] = &empty_span;
-    if (s != &empty_span) abandon_span(s);
+    if (s != &empty_span) {
+      s->used--; /* unpin */
+      abandon_span(s);
+    }
     abandon_list(&a->partial[c]);
     abandon_list(&a->full[c]);
   }

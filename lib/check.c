@@ -47,7 +47,8 @@ static void check_small(struct checker *k, struct span *s) {
   uint32_t nfree = check_list(k, s, s->free);
   uint32_t nlocal = check_list(k, s, s->local_free);
   if (nfree == UINT32_MAX || nlocal == UINT32_MAX) return;
-  if ((uint64_t)nfree + nlocal + s->used != s->capacity)
+  uint32_t pin = s->list == LIST_NONE && owner != 0;
+  if ((uint64_t)nfree + nlocal + s->used != s->capacity + pin)
     problem(k, "span block count: free + local_free + used != capacity", s->base);
 }
 

@@ -57,7 +57,9 @@
 #define CHUNK_PAGES (CHUNK_SIZE / PAGE_SIZE) /* 512 */
 
 /* User space on x86-64 and arm64 (4-level paging) ends below 2^47; a pointer
- * at or above it was never handed out. */
+ * at or above it was never handed out. free's fast path masks the index into
+ * the chunk map instead of testing the high bits; its slow path and every
+ * other lookup test them. */
 #define ADDRESS_BITS 47
 #define CHUNK_MAP_ENTRIES ((size_t)1 << (ADDRESS_BITS - CHUNK_SHIFT))
 
@@ -84,14 +86,15 @@ extern uint8_t chunk_map[CHUNK_MAP_ENTRIES] internal;
  *
  * Free lists hold 32-bit offsets from `base`; OFFSET_END ends a list. The link
  * stored in a free block's first word is (next offset ^ key); its second word
- * is the free mark (key ^ block address). Invariants of a small span:
+ * is the free mark (the key). Invariants of a small span:
  *   - block_size * capacity == npages * PAGE_SIZE (no slack: every offset that
  *     is a multiple of block_size starts a block);
  *   - every block is in exactly one of: the program's hands (no mark), `free`,
  *     `local_free`, its owner arena's remote list, the free list of a reclaimed
  *     copy (marked);
  *   - used == blocks in the program's hands (plus blocks in transit to the
- *     owner on its remote list);
+ *     owner on its remote list), plus one while the span is its class's
+ *     current span: the pin keeps free's fast path from seeing 0 there;
  *   - owner is the owning thread's id, owner | OWNER_FULL while the span is on
  *     its bin's full list, or 0 while abandoned (then only the abandoned lock
  *     may touch it). free's fast path runs only when owner == this thread.
@@ -130,7 +133,7 @@ struct __attribute__((aligned(64))) span {
 enum span_list_id { LIST_NONE = 0, LIST_PARTIAL, LIST_FULL, LIST_ABANDONED, LIST_ABANDONED_FULL, LIST_RUNS };
 
 struct span_list {
-  struct span *head;
+  struct span *head, *tail;
   size_t count;
 };
 
@@ -187,12 +190,15 @@ struct huge_header {
 /* ---- thread arena --------------------------------------------------------
  * Invariants:
  *   - current[c] is a span of class c owned by this arena, or &empty_span;
- *   - the current span is on no list; every other span the arena owns is on
- *     partial[c] (it has a free block) or full[c] (owner has OWNER_FULL);
+ *   - the current span is on no list and pinned (used + 1); every other span
+ *     the arena owns is on partial[c] (it has a free block; fully free spans
+ *     at the tail, at most ARENA_EMPTY_CACHE bytes of them) or full[c] (owner
+ *     has OWNER_FULL);
  *   - remote holds blocks other threads freed into this arena's spans, linked
  *     through their first word (pointer ^ secret); REMOTE_CLOSED once the
  *     arena is abandoned, after which frees take the abandoned path. */
 #define REMOTE_CLOSED ((uintptr_t)1)
+#define ARENA_EMPTY_CACHE ((size_t)1 << 20)
 
 struct arena_counters {
   uint64_t refills[NUM_CLASSES];
@@ -207,6 +213,7 @@ struct arena {
   struct span_list partial[NUM_CLASSES];
   struct span_list full[NUM_CLASSES];
   struct arena_counters counters;
+  size_t empty_bytes; /* bytes of fully free spans kept on partial lists */
   struct arena *next_in_pool; /* pool free list, or list of live arenas */
   struct arena *prev_live;
   bool live;
@@ -319,13 +326,18 @@ void span_init_small(struct span *s, unsigned cls, struct arena *a) internal;
 void span_push_local(struct span *s, void *block) internal;
 bool span_collect_local(struct span *s) internal;
 bool span_contains_free(struct span *s, const void *p) internal;
+/* The free mark is the span's secret itself: a block holds it in its second
+ * word only while free (or by a 2^-64 coincidence, which cannot be produced
+ * without reading freed memory). */
 static inline uint64_t free_mark(const struct span *s, const void *p) {
-  return s->key ^ (uintptr_t)p;
+  (void)p;
+  return s->key;
 }
 static inline uint32_t link_decode(const struct span *s, const void *block) {
   return (uint32_t)(*(const uint64_t *)block ^ s->key);
 }
 void span_list_push(struct span_list *l, struct span *s, uint8_t id) internal;
+void span_list_push_tail(struct span_list *l, struct span *s, uint8_t id) internal;
 void span_list_remove(struct span_list *l, struct span *s) internal;
 
 /* ---- arena.c ------------------------------------------------------------ */

@@ -22,6 +22,8 @@ static void gather_chunk(struct chunk *c, void *arg) {
     if (s->kind == SPAN_SMALL) {
       struct arena_class_stats *cs = &g->st->classes[s->size_class];
       uint64_t used = __atomic_load_n(&s->used, __ATOMIC_RELAXED);
+      bool pinned = s->list == LIST_NONE && __atomic_load_n(&s->owner, __ATOMIC_RELAXED) != 0;
+      if (pinned && used) used--;
       cs->spans++;
       cs->live_blocks += used;
       cs->capacity += s->capacity;
