@@ -53,8 +53,16 @@ noinline void *alloc_slow(size_t size, size_t align, bool zero) {
     if (p && zero) memset(p, 0, size);
     return p;
   }
-  if (size <= LARGE_MAX && align <= LARGE_MAX / 4) return backend_alloc_large(size, align, size, zero);
-  return backend_alloc_huge(size, align, size, zero);
+  if (likely(!annotate_mode)) {
+    if (size <= LARGE_MAX && align <= LARGE_MAX / 4) return backend_alloc_large(size, align, size, zero);
+    return backend_alloc_huge(size, align, size, zero);
+  }
+  annotate_enter();
+  void *p = size <= LARGE_MAX && align <= LARGE_MAX / 4 ? backend_alloc_large(size, align, size, zero)
+                                                       : backend_alloc_huge(size, align, size, zero);
+  if (p) annotate_alloc(p, usable_size(p), zero);
+  annotate_leave();
+  return p;
 }
 
 /* align: a power of two. Small requests take the first class whose size is a
@@ -102,12 +110,13 @@ static struct block_ref block_lookup(const void *p, const char *what) {
   struct block_ref r = {0};
   uintptr_t u = (uintptr_t)p;
   uint8_t kind = (u >> ADDRESS_BITS) ? MAP_NONE : __atomic_load_n(&chunk_map[u >> CHUNK_SHIFT], __ATOMIC_ACQUIRE);
-  if (kind == MAP_CHUNK) {
+  if (map_is_chunk(kind)) {
     struct chunk *c = chunk_of(p);
     struct span *s = c->pagemap[page_index(c, p)];
     uint64_t off = u - (uintptr_t)s->base;
     if (s->kind == SPAN_SMALL && off * s->div_magic < s->div_magic) {
-      if (((const uint64_t *)p)[1] == free_mark(s, p)) report_invalid("use of a freed block in", p);
+      /* (In annotate mode the tool itself reports uses of freed blocks.) */
+      if (!annotate_mode && ((const uint64_t *)p)[1] == free_mark(s, p)) report_invalid("use of a freed block in", p);
       r.kind = BLOCK_SMALL;
       r.span = s;
       r.usable = s->block_size;
@@ -136,7 +145,13 @@ size_t usable_size(const void *p) {
   return block_lookup(p, "invalid pointer passed to malloc_usable_size:").usable;
 }
 
-__attribute__((visibility("default"))) size_t arena_usable_size(const void *p) { return usable_size(p); }
+__attribute__((visibility("default"))) size_t arena_usable_size(const void *p) {
+  if (likely(!annotate_mode)) return usable_size(p);
+  annotate_enter();
+  size_t n = usable_size(p);
+  annotate_leave();
+  return n;
+}
 
 /* ---- realloc ------------------------------------------------------------- */
 
@@ -148,7 +163,17 @@ static void *realloc_move(void *p, size_t old_usable, size_t size) {
   return q;
 }
 
+static void *realloc_block(void *p, size_t size);
+
 __attribute__((visibility("default"))) void *arena_realloc(void *p, size_t size) {
+  if (likely(!annotate_mode)) return realloc_block(p, size);
+  annotate_enter();
+  void *q = realloc_block(p, size);
+  annotate_leave();
+  return q;
+}
+
+static void *realloc_block(void *p, size_t size) {
   if (!p) return arena_malloc(size);
   if (size == 0) {
     arena_free(p);
@@ -159,6 +184,7 @@ __attribute__((visibility("default"))) void *arena_realloc(void *p, size_t size)
     errno = ENOMEM;
     return NULL;
   }
+  if (unlikely(annotate_mode)) return realloc_move(p, b.usable, size); /* tools track whole blocks */
   switch (b.kind) {
   case BLOCK_SMALL:
     /* Stay when the new size fits and does not waste more than half. */

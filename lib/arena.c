@@ -21,6 +21,7 @@
 struct span empty_span = {.free = OFFSET_END, .limit = 0};
 struct arena empty_arena = {.current = {[0 ... NUM_CLASSES - 1] = &empty_span}};
 __thread struct arena *thread_arena = &empty_arena;
+__thread struct arena *fast_arena = &empty_arena;
 
 struct arena_counters dead_counters;
 _Atomic uint64_t stat_abandoned, stat_reclaimed, stat_remote_orphan, stat_generations;
@@ -87,7 +88,7 @@ struct arena *arena_get(void) {
   if (a) {
     memset(a, 0, sizeof(*a));
     for (unsigned c = 0; c < NUM_CLASSES; c++) a->current[c] = &empty_span;
-    a->thread_id = thread_id();
+    a->owner_word = thread_id();
     a->live = true;
     a->next_in_pool = live_arenas;
     if (live_arenas) live_arenas->prev_live = a;
@@ -98,6 +99,7 @@ struct arena *arena_get(void) {
   atomic_fetch_add_explicit(&stat_generations, 1, memory_order_relaxed);
   /* Set before pthread_setspecific, which may itself call calloc. */
   thread_arena = a;
+  if (!annotate_mode) fast_arena = a;
   pthread_setspecific(exit_key, a);
   return a;
 }
@@ -173,7 +175,7 @@ static struct span *reclaim(struct arena *a, unsigned c) {
   if (s) {
     abandoned_remove(s);
     s->arena = a;
-    set_owner(s, a->thread_id);
+    set_owner(s, a->owner_word);
     atomic_fetch_add_explicit(&stat_reclaimed, 1, memory_order_relaxed);
   }
   abandoned_unlock();
@@ -208,7 +210,7 @@ static void remote_push(struct span *s, void *p, bool have_abandoned_lock) {
 static void span_unfull(struct arena *a, struct span *s) {
   span_list_remove(&a->full[s->size_class], s);
   span_list_push(&a->partial[s->size_class], s, LIST_PARTIAL);
-  set_owner(s, a->thread_id);
+  set_owner(s, a->owner_word);
 }
 
 /* A span that is not current got its last block back (the current span is
@@ -234,7 +236,7 @@ void span_emptied(struct arena *a, struct span *s) {
 static void remote_receive(struct arena *a, void *p, bool have_abandoned_lock) {
   struct span *s = span_of(p);
   uintptr_t owner = span_owner(s);
-  if (owner != a->thread_id && owner != (a->thread_id | OWNER_FULL)) {
+  if ((owner & ~OWNER_FULL) != a->owner_word) {
     remote_push(s, p, have_abandoned_lock); /* recycled arena: forward */
     return;
   }
@@ -255,7 +257,7 @@ static void collect_remote(struct arena *a, bool have_abandoned_lock) {
 
 /* ---- refill -------------------------------------------------------------- */
 
-noinline void *arena_alloc_refill(size_t size) {
+static void *refill(size_t size) {
   struct arena *a = arena_get();
   if (unlikely(!a)) {
     errno = ENOMEM;
@@ -266,11 +268,11 @@ noinline void *arena_alloc_refill(size_t size) {
   struct span *s = a->current[c];
   if (s != &empty_span) {
     if (s->free != OFFSET_END && s->free >= s->limit) report_invalid("corrupted free list in span", s->base);
-    if (s->free != OFFSET_END || span_collect_local(s)) return small_alloc(size);
+    if (s->free != OFFSET_END || span_collect_local(s)) return small_pop(a, size);
     /* Every block is out: unpin and park the span until a free comes back. */
     s->used--;
     span_list_push(&a->full[c], s, LIST_FULL);
-    set_owner(s, a->thread_id | OWNER_FULL);
+    set_owner(s, a->owner_word | OWNER_FULL);
     a->current[c] = &empty_span;
   }
   s = a->partial[c].head;
@@ -289,7 +291,16 @@ noinline void *arena_alloc_refill(size_t size) {
   s->used++; /* the current span's pin */
   a->current[c] = s;
   COUNT(a->counters.refills[c], 1);
-  return small_alloc(size);
+  return small_pop(a, size);
+}
+
+noinline void *arena_alloc_refill(size_t size) {
+  if (likely(!annotate_mode)) return refill(size);
+  annotate_enter();
+  void *p = refill(size);
+  annotate_leave();
+  if (p) annotate_alloc(p, classes[size_class(size)].block_size, false);
+  return p;
 }
 
 /* ---- free slow path ------------------------------------------------------ */
@@ -300,6 +311,7 @@ void free_small_checked(struct span *s, void *p) {
   uint64_t *w = p;
   uint64_t mark = free_mark(s, p);
   if (w[1] == mark) report_invalid("double free (or free of a block never allocated) of", p);
+  if (unlikely(annotate_mode)) annotate_free(p, s->block_size);
   uintptr_t me = thread_id();
   uintptr_t owner = span_owner(s);
   struct arena *a = thread_arena;
@@ -315,11 +327,23 @@ void free_small_checked(struct span *s, void *p) {
   remote_push(s, p, false);
 }
 
+static void free_classified(void *p);
+
 noinline void free_slow(void *p) {
   if (!p) return;
+  if (likely(!annotate_mode)) {
+    free_classified(p);
+    return;
+  }
+  annotate_enter();
+  free_classified(p);
+  annotate_leave();
+}
+
+static void free_classified(void *p) {
   uintptr_t u = (uintptr_t)p;
   uint8_t kind = (u >> ADDRESS_BITS) ? MAP_NONE : __atomic_load_n(&chunk_map[u >> CHUNK_SHIFT], __ATOMIC_ACQUIRE);
-  if (kind == MAP_CHUNK) {
+  if (map_is_chunk(kind)) {
     struct span *s = span_of(p);
     if (s->kind == SPAN_SMALL) {
       uint64_t off = u - (uintptr_t)s->base;
@@ -329,6 +353,7 @@ noinline void free_slow(void *p) {
       return;
     }
     if (s->kind == SPAN_LARGE && s->user == p) {
+      if (unlikely(annotate_mode)) annotate_free(p, (size_t)(s->base + s->npages * PAGE_SIZE - s->user));
       backend_free_large(s);
       return;
     }
@@ -337,6 +362,7 @@ noinline void free_slow(void *p) {
   if (kind == MAP_HUGE) {
     struct huge_header *h = huge_header_of(p);
     if (h) {
+      if (unlikely(annotate_mode)) annotate_free(p, h->map_size - (size_t)(h->user - (char *)h));
       backend_free_huge(h);
       return;
     }
@@ -400,7 +426,7 @@ static void arena_abandon(struct arena *a) {
 static void arena_thread_exit(void *value) {
   struct arena *a = value;
   if (!a || a == &empty_arena) return;
-  thread_arena = &empty_arena;
+  thread_arena = fast_arena = &empty_arena;
   arena_abandon(a);
   arena_release_struct(a);
 }

@@ -114,7 +114,7 @@ static void list_remove_chunk(struct chunk **head, struct chunk *c) {
   c->next = c->prev = NULL;
 }
 
-/* Once the heap is past LIBARENA_HUGEPAGE_AFTER_MB, new chunks are advised
+/* Once the chunks hold more than LIBARENA_HUGEPAGE_AFTER_MB, new chunks are advised
  * before they are touched, and the older chunks that are at least half used
  * are advised and collapsed once. Below it, a small program keeps 4 KiB pages
  * and pays only for what it touches. */
@@ -145,7 +145,7 @@ static struct chunk *chunk_new(void) {
   backend_stats.os_maps++;
   struct chunk *c = p;
   bool advise = options.hugepages == HUGEPAGES_ON &&
-                backend_stats.mapped + CHUNK_SIZE > options.hugepage_after;
+                (backend_stats.chunks + 1) * CHUNK_SIZE > options.hugepage_after;
   if (advise) os_advise_huge(c, CHUNK_SIZE, false);
   c->hugepage = advise || hugetlb;
   c->hugetlb = hugetlb;
@@ -160,13 +160,14 @@ static struct chunk *chunk_new(void) {
   struct span *r = &c->spans[HEADER_PAGES];
   for (size_t i = HEADER_PAGES; i < CHUNK_PAGES; i++) c->pagemap[i] = r;
   c->free_pages = USABLE_PAGES;
-  chunk_map_set(c, CHUNK_SIZE, MAP_CHUNK);
+  chunk_map_set(c, CHUNK_SIZE, annotate_mode ? MAP_CHUNK_ANNOTATED : MAP_CHUNK);
   note_mapped((int64_t)CHUNK_SIZE);
   backend_stats.chunks++;
   list_push_chunk(&live_chunks, c);
   make_free_run(c, HEADER_PAGES, (uint32_t)USABLE_PAGES, true);
+  annotate_hide(c, HEADER_PAGES * PAGE_SIZE);
   if (options.hugepages == HUGEPAGES_ON && !hugepage_phase &&
-      backend_stats.mapped > options.hugepage_after)
+      backend_stats.chunks * CHUNK_SIZE > options.hugepage_after)
     enter_hugepage_phase();
   return c;
 }
@@ -483,7 +484,8 @@ void *backend_alloc_huge(size_t size, size_t align, size_t requested, bool zero)
     errno = ENOMEM;
     return NULL;
   }
-  size_t map_size = (off + size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+  /* At least one byte after the user pointer, so that it lies in the mapping. */
+  size_t map_size = (off + (size ? size : 1) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
   struct huge_header *h = NULL;
   bool fresh = true;
   backend_lock();
@@ -506,6 +508,7 @@ void *backend_alloc_huge(size_t size, size_t align, size_t requested, bool zero)
     h->magic = HUGE_MAGIC ^ (uintptr_t)h;
     h->map_size = map_size;
     h->user = user;
+    annotate_hide(h, sizeof(*h));
     chunk_map_set(base, map_size, MAP_HUGE);
     backend_lock();
     note_mapped((int64_t)map_size);

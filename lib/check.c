@@ -54,7 +54,7 @@ static void check_small(struct checker *k, struct span *s) {
 
 static void check_chunk(struct chunk *c, void *arg) {
   struct checker *k = arg;
-  if (chunk_map[(uintptr_t)c >> CHUNK_SHIFT] != MAP_CHUNK) problem(k, "chunk missing from the chunk map", c);
+  if (!map_is_chunk(chunk_map[(uintptr_t)c >> CHUNK_SHIFT])) problem(k, "chunk missing from the chunk map", c);
   uint32_t free_pages = 0;
   bool prev_free = false;
   size_t i = HEADER_PAGES;
@@ -102,18 +102,19 @@ static void check_own_arena(struct checker *k) {
   if (a == &empty_arena) return;
   for (unsigned c = 0; c < NUM_CLASSES; c++) {
     struct span *s = a->current[c];
-    if (s != &empty_span && (s->kind != SPAN_SMALL || s->size_class != c || s->owner != k->me))
+    if (s != &empty_span && (s->kind != SPAN_SMALL || s->size_class != c || s->owner != a->owner_word))
       problem(k, "current span of the wrong class or owner", s->base);
     for (s = a->partial[c].head; s; s = s->next)
-      if (s->owner != k->me || s->size_class != c) problem(k, "partial span of the wrong class or owner", s->base);
+      if (s->owner != a->owner_word || s->size_class != c) problem(k, "partial span of the wrong class or owner", s->base);
     for (s = a->full[c].head; s; s = s->next)
-      if (s->owner != (k->me | OWNER_FULL)) problem(k, "full span without the full flag", s->base);
+      if (s->owner != (a->owner_word | OWNER_FULL)) problem(k, "full span without the full flag", s->base);
   }
 }
 
 __attribute__((visibility("default"))) int arena_check(void) {
   if (init_state != 2) global_init();
   struct checker k = {0, thread_id()};
+  annotate_enter();
   abandoned_lock();
   backend_lock();
   backend_each_chunk(check_chunk, &k);
@@ -121,5 +122,6 @@ __attribute__((visibility("default"))) int arena_check(void) {
   backend_unlock();
   abandoned_unlock();
   check_own_arena(&k);
+  annotate_leave();
   return k.problems;
 }

@@ -33,6 +33,7 @@ void global_init(void) {
   int expected = 0;
   if (atomic_compare_exchange_strong(&init_state, &expected, 1)) {
     global_secret = os_random();
+    annotate_init();
     options_init();
     size_classes_init();
     arena_key_create();

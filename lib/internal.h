@@ -73,7 +73,10 @@
  * zero pages). Invariant: MAP_CHUNK is set exactly while the region is a
  * mapped chunk whose header is readable; MAP_HUGE while it belongs to a huge
  * block's mapping. free() reads this byte before it dereferences anything. */
-enum { MAP_NONE = 0, MAP_CHUNK = 1, MAP_HUGE = 2 };
+enum { MAP_NONE = 0, MAP_CHUNK = 1, MAP_HUGE = 2, MAP_CHUNK_ANNOTATED = 3 };
+/* MAP_CHUNK_ANNOTATED: a chunk in annotate mode; free's fast path, which
+ * compares with MAP_CHUNK, leaves it to the annotated slow path. */
+static inline bool map_is_chunk(uint8_t kind) { return kind == MAP_CHUNK || kind == MAP_CHUNK_ANNOTATED; }
 extern uint8_t chunk_map[CHUNK_MAP_ENTRIES] internal;
 
 /* ---- span --------------------------------------------------------------
@@ -102,7 +105,7 @@ extern uint8_t chunk_map[CHUNK_MAP_ENTRIES] internal;
 enum span_kind { SPAN_NONE = 0, SPAN_SMALL, SPAN_LARGE, SPAN_FREE, SPAN_HEADER };
 
 #define OFFSET_END UINT32_MAX
-#define OWNER_FULL ((uintptr_t)1)
+#define OWNER_FULL ((uintptr_t)1) /* span on its bin's full list */
 
 struct arena;
 
@@ -208,7 +211,7 @@ struct arena_counters {
 
 struct arena {
   struct span *current[NUM_CLASSES];
-  uintptr_t thread_id;
+  uintptr_t owner_word; /* the owning thread's id, as spans' owner holds it */
   _Atomic uintptr_t remote;
   struct span_list partial[NUM_CLASSES];
   struct span_list full[NUM_CLASSES];
@@ -221,7 +224,11 @@ struct arena {
 
 extern struct span empty_span internal;
 extern struct arena empty_arena internal;
+/* thread_arena is the thread's arena (empty_arena until it has one);
+ * fast_arena is what malloc's fast path reads: the same, or empty_arena in
+ * annotate mode so that every allocation takes the annotated slow path. */
 extern __thread struct arena *thread_arena internal;
+extern __thread struct arena *fast_arena internal;
 
 /* The thread pointer: unique for every live thread, cheaper than a TLS read. */
 static inline uintptr_t thread_id(void) {
@@ -259,6 +266,17 @@ void os_name(void *p, size_t size) internal;
 uint64_t os_now_ms(void) internal;
 uint64_t os_random(void) internal;
 void chunk_map_set(void *p, size_t size, uint8_t kind) internal;
+
+/* Annotate mode: when the process runs under valgrind or AddressSanitizer,
+ * every allocation and free takes a slow path that describes the block to the
+ * tool (valgrind MALLOCLIKE/FREELIKE, ASan poisoning). Decided once at start. */
+extern bool annotate_mode internal;
+void annotate_init(void) internal;
+void annotate_alloc(const void *p, size_t size, bool zeroed) internal;
+void annotate_free(const void *p, size_t size) internal;
+void annotate_hide(const void *p, size_t size) internal;
+void annotate_enter(void) internal; /* allocator code touches freed blocks */
+void annotate_leave(void) internal;
 
 /* Error reporting without allocation. report_* print one line and abort. */
 _Noreturn void report_invalid(const char *what, const void *p) internal;
@@ -360,8 +378,7 @@ extern _Atomic uint64_t stat_abandoned, stat_reclaimed, stat_remote_orphan, stat
 
 /* ---- alloc.c ------------------------------------------------------------ */
 /* Small-block fast path: pop the current span's free list. */
-static inline void *small_alloc(size_t size) {
-  struct arena *a = thread_arena;
+static inline void *small_pop(struct arena *a, size_t size) {
   struct span *s = a->current[size_class(size)];
   uint32_t off = s->free;
   if (unlikely(off >= s->limit)) return arena_alloc_refill(size);
@@ -371,6 +388,7 @@ static inline void *small_alloc(size_t size) {
   s->used++;
   return block;
 }
+static inline void *small_alloc(size_t size) { return small_pop(fast_arena, size); }
 size_t usable_size(const void *p) internal;
 void *alloc_aligned(size_t align, size_t size) internal;
 void *alloc_slow(size_t size, size_t align, bool zero) internal;

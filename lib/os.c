@@ -12,6 +12,17 @@
 
 #include "internal.h"
 
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#define VALGRIND_MALLOCLIKE_BLOCK(p, n, rz, z) ((void)0)
+#define VALGRIND_FREELIKE_BLOCK(p, rz) ((void)0)
+#define VALGRIND_DISABLE_ERROR_REPORTING ((void)0)
+#define VALGRIND_MAKE_MEM_NOACCESS(p, n) ((void)0)
+#define VALGRIND_ENABLE_ERROR_REPORTING ((void)0)
+#endif
+
 #ifndef MAP_HUGE_2MB
 #define MAP_HUGE_2MB (21 << 26)
 #endif
@@ -142,6 +153,48 @@ uint64_t os_random(void) {
   }
   errno = saved;
   return v | 1;
+}
+
+/* ---- tools: valgrind and AddressSanitizer ------------------------------------
+ * Both are optional at run time: the valgrind requests are no-ops natively,
+ * and the ASan entry points are weak, present only when the program was built
+ * with -fsanitize=address. */
+
+extern void __asan_poison_memory_region(void const volatile *addr, size_t size) __attribute__((weak));
+extern void __asan_unpoison_memory_region(void const volatile *addr, size_t size) __attribute__((weak));
+
+bool annotate_mode;
+static bool on_valgrind;
+
+void annotate_init(void) {
+  on_valgrind = RUNNING_ON_VALGRIND != 0;
+  annotate_mode = on_valgrind || __asan_poison_memory_region != NULL;
+}
+
+void annotate_alloc(const void *p, size_t size, bool zeroed) {
+  if (on_valgrind) VALGRIND_MALLOCLIKE_BLOCK(p, size, 0, zeroed);
+  if (__asan_unpoison_memory_region) __asan_unpoison_memory_region(p, size);
+}
+
+void annotate_free(const void *p, size_t size) {
+  if (on_valgrind) VALGRIND_FREELIKE_BLOCK(p, 0);
+  if (__asan_poison_memory_region) __asan_poison_memory_region(p, size);
+}
+
+/* Allocator metadata that holds block addresses (span bases, large and huge
+ * block pointers) is hidden from valgrind, whose leak check would otherwise
+ * take those words for references to the blocks. */
+void annotate_hide(const void *p, size_t size) {
+  if (on_valgrind) VALGRIND_MAKE_MEM_NOACCESS(p, size);
+}
+
+/* The allocator reads and writes the first words of free blocks, which the
+ * tools see as freed memory: those accesses are its own business. */
+void annotate_enter(void) {
+  if (on_valgrind) VALGRIND_DISABLE_ERROR_REPORTING;
+}
+void annotate_leave(void) {
+  if (on_valgrind) VALGRIND_ENABLE_ERROR_REPORTING;
 }
 
 /* ---- messages ------------------------------------------------------------ */

@@ -29,7 +29,7 @@ void span_init_small(struct span *s, unsigned cls, struct arena *a) {
     w[1] = free_mark(s, w);
   }
   s->free = 0;
-  __atomic_store_n(&s->owner, a->thread_id, __ATOMIC_RELEASE);
+  __atomic_store_n(&s->owner, a->owner_word, __ATOMIC_RELEASE);
 }
 
 /* A free by the owner, or by a holder of the abandoned lock, that did not

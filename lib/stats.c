@@ -49,7 +49,16 @@ static void gather_arena(struct arena *a, void *arg) {
 
 static uint64_t peak_requested_seen;
 
+static int stats_get(struct arena_stats *st);
+
 __attribute__((visibility("default"))) int arena_stats_get(struct arena_stats *st) {
+  annotate_enter();
+  int r = stats_get(st);
+  annotate_leave();
+  return r;
+}
+
+static int stats_get(struct arena_stats *st) {
   if (!st || st->version != ARENA_STATS_VERSION || st->size != sizeof(*st)) return EINVAL;
   if (init_state != 2) global_init();
   memset((char *)st + 8, 0, sizeof(*st) - 8);
