@@ -31,8 +31,8 @@ LIB_HDRS  := include/arena.h $(wildcard lib/*.h)
 SO_NAME   := libarena.so.$(SOVERSION)
 SO_FILE   := lib/libarena.so.$(VERSION)
 
-.PHONY: all clean install format lint deps-test deps-bench
-all: lib/libarena.so lib/libarena.a lib/libarena.pc
+.PHONY: all clean install format lint deps-test deps-bench secure
+all: lib/libarena.so lib/libarena.a lib/libarena.pc $(if $(SECURE),secure)
 
 $(BUILD)/lib/%.o: lib/%.c $(LIB_HDRS) Makefile
 	@mkdir -p $(dir $@)
@@ -44,6 +44,15 @@ lib/$(SO_NAME): $(SO_FILE)
 	ln -sf $(notdir $<) $@
 lib/libarena.so: lib/$(SO_NAME)
 	ln -sf $(notdir $<) $@
+# The hardened build (make SECURE=1, or make secure): lib/libarena-secure.so.
+SECURE_OBJS := $(LIB_SRCS:lib/%.c=$(BUILD)/secure/%.o)
+$(BUILD)/secure/%.o: lib/%.c $(LIB_HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -DARENA_SECURE -c $< -o $@
+lib/libarena-secure.so: $(SECURE_OBJS)
+	$(CC) -shared -Wl,-soname,libarena-secure.so -Wl,-z,now -Wl,--no-undefined -o $@ $(SECURE_OBJS) -lpthread
+secure: lib/libarena-secure.so
+
 lib/libarena.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $(LIB_OBJS)
 lib/libarena.pc: scripts/libarena.pc.in Makefile

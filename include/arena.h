@@ -46,8 +46,9 @@ void arena_free(void *ptr);
 /* size must be the size passed when the block was allocated (or any size up to
  * its usable size); a mismatch that would pick another size class aborts. */
 void arena_free_sized(void *ptr, size_t size);
-/* C11 semantics as glibc implements them: alignment must be a power of two
- * (else NULL, errno = EINVAL); size need not be a multiple of alignment. */
+/* glibc 2.36 semantics (those of memalign): an alignment that is not a power
+ * of two is rounded up to the next one; an alignment above SIZE_MAX / 2 + 1
+ * gives NULL with errno = EINVAL. size need not be a multiple of alignment. */
 void *arena_aligned_alloc(size_t alignment, size_t size) ARENA_MALLOC_ATTR;
 /* POSIX: returns 0, EINVAL (alignment not a power-of-two multiple of
  * sizeof(void *); *memptr untouched) or ENOMEM. */

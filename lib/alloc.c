@@ -16,11 +16,15 @@
 #include "internal.h"
 
 __attribute__((visibility("default"))) void *arena_malloc(size_t size) {
-  if (likely(size <= SMALL_MAX)) return small_alloc(size);
+  if (likely(size <= SMALL_REQUEST_MAX)) return small_alloc(size);
   return alloc_slow(size, MIN_ALIGN, false);
 }
 
 __attribute__((visibility("default"))) void arena_free(void *p) {
+#ifdef ARENA_SECURE
+  free_slow(p); /* every free checks the canary and goes through quarantine */
+  return;
+#endif
   uintptr_t u = (uintptr_t)p;
   if (likely(chunk_map[(u >> CHUNK_SHIFT) & (CHUNK_MAP_ENTRIES - 1)] == MAP_CHUNK)) {
     struct chunk *c = chunk_of(p);
@@ -48,7 +52,7 @@ noinline void *alloc_slow(size_t size, size_t align, bool zero) {
     return NULL;
   }
   if (init_state != 2) global_init();
-  if (size <= SMALL_MAX && align <= MIN_ALIGN) {
+  if (size <= SMALL_REQUEST_MAX && align <= MIN_ALIGN) {
     void *p = small_alloc(size);
     if (p && zero) memset(p, 0, size);
     return p;
@@ -71,10 +75,10 @@ noinline void *alloc_slow(size_t size, size_t align, bool zero) {
 void *alloc_aligned(size_t align, size_t size) {
   if (align <= MIN_ALIGN) return arena_malloc(size);
   if (init_state != 2) global_init();
-  if (size <= SMALL_MAX && align <= PAGE_SIZE) {
-    size_t n = size < align ? align : size;
+  if (size <= SMALL_REQUEST_MAX && align <= PAGE_SIZE) {
+    size_t n = (size < align ? align : size) + CANARY_SIZE;
     for (unsigned c = size_class(n); c < NUM_CLASSES; c++)
-      if (classes[c].block_size % align == 0) return small_alloc(classes[c].block_size);
+      if (classes[c].block_size % align == 0) return small_pop(fast_arena, classes[c].block_size);
   }
   return alloc_slow(size, align, false);
 }
@@ -85,7 +89,7 @@ __attribute__((visibility("default"))) void *arena_calloc(size_t count, size_t s
     errno = ENOMEM;
     return NULL;
   }
-  if (likely(total <= SMALL_MAX)) {
+  if (likely(total <= SMALL_REQUEST_MAX)) {
     void *p = small_alloc(total);
     if (likely(p != NULL)) memset(p, 0, total);
     return p;
@@ -119,13 +123,13 @@ static struct block_ref block_lookup(const void *p, const char *what) {
       if (!annotate_mode && ((const uint64_t *)p)[1] == free_mark(s, p)) report_invalid("use of a freed block in", p);
       r.kind = BLOCK_SMALL;
       r.span = s;
-      r.usable = s->block_size;
+      r.usable = s->block_size - CANARY_SIZE;
       return r;
     }
     if (s->kind == SPAN_LARGE && s->user == p) {
       r.kind = BLOCK_LARGE;
       r.span = s;
-      r.usable = (size_t)(s->base + (size_t)s->npages * PAGE_SIZE - s->user);
+      r.usable = large_usable(s);
       return r;
     }
   } else if (kind == MAP_HUGE) {
@@ -191,7 +195,7 @@ static void *realloc_block(void *p, size_t size) {
     if (size <= b.usable && size > b.usable / 2) return p;
     break;
   case BLOCK_LARGE:
-    if (size > SMALL_MAX && size <= LARGE_MAX && backend_resize_large(b.span, size, size)) return p;
+    if (size > SMALL_REQUEST_MAX && size <= LARGE_MAX && backend_resize_large(b.span, size, size)) return p;
     break;
   case BLOCK_HUGE:
     if (size > LARGE_MAX) {

@@ -227,9 +227,7 @@ void span_emptied(struct arena *a, struct span *s) {
     span_list_push_tail(partial, s, LIST_PARTIAL);
     return;
   }
-  set_owner(s, 0);
-  s->arena = NULL;
-  backend_free_span(s);
+  backend_free_span(s); /* retires the descriptor under the back-end lock */
 }
 
 /* Takes one block freed by another thread into the owner's lists. */
@@ -281,12 +279,12 @@ static void *refill(size_t size) {
     if (s->used == 0) a->empty_bytes -= s->limit;
     if (s->free == OFFSET_END) span_collect_local(s);
   } else if (!(s = reclaim(a, c))) {
-    s = backend_alloc_span(classes[c].span_pages);
+    s = backend_alloc_span(c, a->owner_word);
     if (!s) {
       errno = ENOMEM;
       return NULL;
     }
-    span_init_small(s, c, a);
+    span_init_small(s, a);
   }
   s->used++; /* the current span's pin */
   a->current[c] = s;
@@ -307,11 +305,55 @@ noinline void *arena_alloc_refill(size_t size) {
 
 /* A small block whose span is known: validated, then freed locally, into a
  * full span of ours, or remotely. */
+static void release_small(struct span *s, void *p);
+
+#ifdef ARENA_SECURE
+/* Holds p back for QUARANTINE_SLOTS frees; returns the block that leaves the
+ * quarantine, or NULL. */
+static void *quarantine_swap(struct arena *a, void *p) {
+  if (a == &empty_arena) return p;
+  unsigned slot = (a->quarantine_next + a->quarantine_count) % QUARANTINE_SLOTS;
+  if (a->quarantine_count < QUARANTINE_SLOTS) {
+    a->quarantine[slot] = p;
+    a->quarantine_count++;
+    return NULL;
+  }
+  void *old = a->quarantine[a->quarantine_next];
+  a->quarantine[a->quarantine_next] = p;
+  a->quarantine_next = (a->quarantine_next + 1) % QUARANTINE_SLOTS;
+  return old;
+}
+
+static void quarantine_flush(struct arena *a) {
+  while (a->quarantine_count) {
+    void *p = a->quarantine[a->quarantine_next];
+    a->quarantine_next = (a->quarantine_next + 1) % QUARANTINE_SLOTS;
+    a->quarantine_count--;
+    release_small(span_of(p), p);
+  }
+}
+#endif
+
 void free_small_checked(struct span *s, void *p) {
   uint64_t *w = p;
   uint64_t mark = free_mark(s, p);
   if (w[1] == mark) report_invalid("double free (or free of a block never allocated) of", p);
-  if (unlikely(annotate_mode)) annotate_free(p, s->block_size);
+  if (unlikely(annotate_mode)) annotate_free(p, s->block_size - CANARY_SIZE);
+#ifdef ARENA_SECURE
+  if (*(uint64_t *)((char *)p + s->block_size - CANARY_SIZE) != canary_value(s, p))
+    report_invalid("heap overflow: canary after the block damaged at", p);
+  memset(p, 0, s->block_size);
+  w[1] = mark; /* free from now on: a second free is caught in quarantine too */
+  p = quarantine_swap(thread_arena, p);
+  if (!p) return;
+  s = span_of(p);
+#endif
+  release_small(s, p);
+}
+
+/* Puts a validated small block back: into our own span, or to its owner. */
+static void release_small(struct span *s, void *p) {
+  uint64_t *w = p;
   uintptr_t me = thread_id();
   uintptr_t owner = span_owner(s);
   struct arena *a = thread_arena;
@@ -321,7 +363,7 @@ void free_small_checked(struct span *s, void *p) {
     if (s->used == 0) span_emptied(a, s);
     return;
   }
-  w[1] = mark;
+  w[1] = free_mark(s, p);
   if (a != &empty_arena) COUNT(a->counters.remote_frees, 1);
   else atomic_fetch_add_explicit(&stat_remote_orphan, 1, memory_order_relaxed);
   remote_push(s, p, false);
@@ -353,7 +395,7 @@ static void free_classified(void *p) {
       return;
     }
     if (s->kind == SPAN_LARGE && s->user == p) {
-      if (unlikely(annotate_mode)) annotate_free(p, (size_t)(s->base + s->npages * PAGE_SIZE - s->user));
+      if (unlikely(annotate_mode)) annotate_free(p, large_usable(s));
       backend_free_large(s);
       return;
     }
@@ -426,6 +468,9 @@ static void arena_abandon(struct arena *a) {
 static void arena_thread_exit(void *value) {
   struct arena *a = value;
   if (!a || a == &empty_arena) return;
+#ifdef ARENA_SECURE
+  quarantine_flush(a);
+#endif
   thread_arena = fast_arena = &empty_arena;
   arena_abandon(a);
   arena_release_struct(a);

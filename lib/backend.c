@@ -153,18 +153,21 @@ static struct chunk *chunk_new(void) {
 
   struct span *h = &c->spans[0];
   h->kind = SPAN_HEADER;
-  h->npages = HEADER_PAGES;
+  h->npages = FIRST_PAGE;
   h->base = (char *)c;
-  for (size_t i = 0; i < HEADER_PAGES; i++) c->pagemap[i] = h;
   /* Every page-map entry starts valid, so free() never reads a null one. */
-  struct span *r = &c->spans[HEADER_PAGES];
-  for (size_t i = HEADER_PAGES; i < CHUNK_PAGES; i++) c->pagemap[i] = r;
+  struct span *r = &c->spans[FIRST_PAGE];
+  for (size_t i = 0; i < CHUNK_PAGES; i++) c->pagemap[i] = i >= FIRST_PAGE && i < END_PAGE ? r : h;
+  if (GUARD_PAGES) {
+    os_protect(page_addr(c, HEADER_PAGES), GUARD_PAGES * PAGE_SIZE, false);
+    os_protect(page_addr(c, END_PAGE), GUARD_PAGES * PAGE_SIZE, false);
+  }
   c->free_pages = USABLE_PAGES;
   chunk_map_set(c, CHUNK_SIZE, annotate_mode ? MAP_CHUNK_ANNOTATED : MAP_CHUNK);
   note_mapped((int64_t)CHUNK_SIZE);
   backend_stats.chunks++;
   list_push_chunk(&live_chunks, c);
-  make_free_run(c, HEADER_PAGES, (uint32_t)USABLE_PAGES, true);
+  make_free_run(c, FIRST_PAGE, (uint32_t)USABLE_PAGES, true);
   annotate_hide(c, HEADER_PAGES * PAGE_SIZE);
   if (options.hugepages == HUGEPAGES_ON && !hugepage_phase &&
       backend_stats.chunks * CHUNK_SIZE > options.hugepage_after)
@@ -187,7 +190,7 @@ static struct chunk *chunk_from_cache(void) {
   list_remove_chunk(&cached_chunks, c);
   backend_stats.cached_chunks--;
   list_push_chunk(&live_chunks, c);
-  run_insert(&c->spans[HEADER_PAGES]);
+  run_insert(&c->spans[FIRST_PAGE]);
   return c;
 }
 
@@ -243,13 +246,21 @@ static struct span *find_run(uint32_t n) {
   return NULL;
 }
 
+static void decay_locked(bool force);
+
 static struct span *alloc_run(uint32_t n) {
   struct span *r = find_run(n);
   if (!r) {
     struct chunk *c = chunk_from_cache();
     if (!c) c = chunk_new();
+    if (!c) {
+      /* Out of address space or memory: give back every cached mapping and
+       * try once more before reporting ENOMEM. */
+      decay_locked(true);
+      c = chunk_new();
+    }
     if (!c) return NULL;
-    r = &c->spans[HEADER_PAGES];
+    r = &c->spans[FIRST_PAGE];
   }
   return carve_tail(r, n);
 }
@@ -260,7 +271,7 @@ static void release_run(struct chunk *c, size_t first, uint32_t n, bool fresh) {
   c->free_pages += n;
   note_active(-(int64_t)n * (int64_t)PAGE_SIZE);
   descriptor_retire(&c->spans[first]);
-  if (first > HEADER_PAGES) {
+  if (first > FIRST_PAGE) {
     struct span *l = c->pagemap[first - 1];
     if (l->kind == SPAN_FREE) {
       run_remove(l);
@@ -269,7 +280,7 @@ static void release_run(struct chunk *c, size_t first, uint32_t n, bool fresh) {
       fresh = fresh && l->fresh;
     }
   }
-  if (first + n < CHUNK_PAGES) {
+  if (first + n < END_PAGE) {
     struct span *r = c->pagemap[first + n];
     if (r->kind == SPAN_FREE) {
       run_remove(r);
@@ -280,7 +291,7 @@ static void release_run(struct chunk *c, size_t first, uint32_t n, bool fresh) {
   }
   make_free_run(c, first, n, fresh);
   if (c->free_pages == USABLE_PAGES) {
-    run_remove(&c->spans[HEADER_PAGES]);
+    run_remove(&c->spans[FIRST_PAGE]);
     chunk_to_cache(c);
   }
 }
@@ -328,10 +339,11 @@ void backend_decay(bool force) {
 
 /* ---- spans and large blocks --------------------------------------------- */
 
-struct span *backend_alloc_span(uint32_t npages) {
+struct span *backend_alloc_span(unsigned cls, uintptr_t owner) {
   backend_lock();
   decay_locked(false);
-  struct span *s = alloc_run(npages);
+  struct span *s = alloc_run(classes[cls].span_pages);
+  if (s) span_describe_small(s, cls, owner);
   backend_unlock();
   return s;
 }
@@ -347,7 +359,8 @@ static uint32_t pages_for(size_t bytes) { return (uint32_t)((bytes + PAGE_SIZE -
 
 void *backend_alloc_large(size_t size, size_t align, size_t requested, bool zero) {
   size_t pad = align > PAGE_SIZE ? align - PAGE_SIZE : 0;
-  uint32_t n = pages_for(size + pad);
+  /* At least one byte after the aligned pointer, so that it lies in the run. */
+  uint32_t n = pages_for((size ? size : 1) + pad) + GUARD_PAGES;
   backend_lock();
   decay_locked(false);
   struct span *s = alloc_run(n);
@@ -365,11 +378,13 @@ void *backend_alloc_large(size_t size, size_t align, size_t requested, bool zero
   bool fresh = s->fresh;
   s->fresh = 0;
   backend_unlock();
+  if (GUARD_PAGES) os_protect(s->base + (size_t)(n - GUARD_PAGES) * PAGE_SIZE, GUARD_PAGES * PAGE_SIZE, false);
   if (zero && !fresh) memset(s->user, 0, size);
   return s->user;
 }
 
 void backend_free_large(struct span *s) {
+  if (GUARD_PAGES) os_protect(s->base + (size_t)(s->npages - GUARD_PAGES) * PAGE_SIZE, GUARD_PAGES * PAGE_SIZE, true);
   backend_lock();
   backend_stats.large_blocks--;
   backend_stats.large_bytes -= (uint64_t)s->npages * PAGE_SIZE;
@@ -381,6 +396,7 @@ void backend_free_large(struct span *s) {
 
 /* Grows a large block into the free run after it, or gives back its tail. */
 bool backend_resize_large(struct span *s, size_t new_size, size_t requested) {
+  if (GUARD_PAGES) return false; /* the guard page would have to move: realloc moves instead */
   struct chunk *c = chunk_of(s);
   size_t first = span_page(s);
   uint32_t want = pages_for((size_t)(s->user - s->base) + new_size);
@@ -392,7 +408,7 @@ bool backend_resize_large(struct span *s, size_t new_size, size_t requested) {
     backend_stats.large_bytes -= (uint64_t)(have - want) * PAGE_SIZE;
     release_run(c, first + want, have - want, false);
   } else if (want > have) {
-    struct span *r = first + have < CHUNK_PAGES ? c->pagemap[first + have] : NULL;
+    struct span *r = first + have < END_PAGE ? c->pagemap[first + have] : NULL;
     if (r && r->kind == SPAN_FREE && have + r->npages >= want) {
       uint32_t take = want - have;
       uint32_t left = r->npages - take;
@@ -496,7 +512,12 @@ void *backend_alloc_huge(size_t size, size_t align, size_t requested, bool zero)
     fresh = false;
   } else {
     size_t map_align = align > CHUNK_SIZE ? align : CHUNK_SIZE;
-    char *base = os_map_aligned(map_size, map_align, off == CHUNK_SIZE ? CHUNK_SIZE : 0, false);
+    size_t map_offset = off == CHUNK_SIZE ? CHUNK_SIZE : 0;
+    char *base = os_map_aligned(map_size, map_align, map_offset, false);
+    if (!base) {
+      backend_decay(true); /* give back cached mappings, then try once more */
+      base = os_map_aligned(map_size, map_align, map_offset, false);
+    }
     if (!base) {
       errno = ENOMEM;
       return NULL;

@@ -57,10 +57,10 @@ static void check_chunk(struct chunk *c, void *arg) {
   if (!map_is_chunk(chunk_map[(uintptr_t)c >> CHUNK_SHIFT])) problem(k, "chunk missing from the chunk map", c);
   uint32_t free_pages = 0;
   bool prev_free = false;
-  size_t i = HEADER_PAGES;
-  while (i < CHUNK_PAGES) {
+  size_t i = FIRST_PAGE;
+  while (i < END_PAGE) {
     struct span *s = &c->spans[i];
-    if (s->npages == 0 || i + s->npages > CHUNK_PAGES || s->base != page_addr(c, i)) {
+    if (s->npages == 0 || i + s->npages > END_PAGE || s->base != page_addr(c, i)) {
       problem(k, "runs do not tile the chunk", c);
       return;
     }

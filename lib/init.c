@@ -4,6 +4,7 @@
  * constructor, whichever comes first, and allocates nothing itself. Fork
  * takes every allocator lock in the parent before the fork, so the child
  * inherits them unlocked and consistent. */
+#include <fcntl.h>
 #include <sched.h>
 
 #include "internal.h"
@@ -45,15 +46,21 @@ void global_init(void) {
   while (atomic_load(&init_state) != 2) sched_yield();
 }
 
-__attribute__((constructor)) static void library_init(void) {
-  if (init_state != 2) global_init();
+/* The exit report goes to a copy of stderr taken at start: programs such as
+ * sort close fd 2 in their own exit handlers, before library destructors. */
+static int stats_fd = -1;
+
+static void stats_to_fd(void *arg, const char *s, size_t n) {
+  (void)arg;
+  write_all(stats_fd, s, n);
 }
 
-static void stats_to_stderr(void *arg, const char *s, size_t n) {
-  (void)arg;
-  write_all(2, s, n);
+__attribute__((constructor)) static void library_init(void) {
+  if (init_state != 2) global_init();
+  if (options.show_stats) stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
 }
 
 __attribute__((destructor)) static void library_exit(void) {
-  if (init_state == 2 && options.show_stats) arena_stats_print(stats_to_stderr, NULL, ARENA_STATS_TEXT);
+  if (init_state == 2 && options.show_stats && stats_fd >= 0)
+    arena_stats_print(stats_to_fd, NULL, ARENA_STATS_TEXT);
 }

@@ -68,6 +68,21 @@
 #define LARGE_MAX ((size_t)1 << 20)
 #define NUM_CLASSES 72 /* 16..128 by 16, then 8 classes per doubling to 32 KiB */
 
+/* ---- hardened build -------------------------------------------------------
+ * make SECURE=1 builds lib/libarena-secure.so with ARENA_SECURE: the last 8
+ * bytes of each small block hold a canary checked at free, freed blocks are
+ * zeroed and wait in a per-thread FIFO quarantine before reuse, new spans hand
+ * out their blocks in random order, and guard pages follow chunk headers and
+ * large blocks. */
+#ifdef ARENA_SECURE
+#define CANARY_SIZE 8
+#define QUARANTINE_SLOTS 64
+#else
+#define CANARY_SIZE 0
+#endif
+/* Largest request served from a size class. */
+#define SMALL_REQUEST_MAX (SMALL_MAX - CANARY_SIZE)
+
 /* ---- chunk map: which 2 MiB regions are ours (os.c) ----------------------
  * One byte per 2 MiB of address space (64 MiB of reserved, lazily touched
  * zero pages). Invariant: MAP_CHUNK is set exactly while the region is a
@@ -133,6 +148,9 @@ struct __attribute__((aligned(64))) span {
   size_t requested;         /* large block: bytes requested */
 };
 
+static inline uint64_t canary_value(const struct span *s, const void *block) {
+  return (s->key * 0x9e3779b97f4a7c15ull) ^ (uintptr_t)block;
+}
 enum span_list_id { LIST_NONE = 0, LIST_PARTIAL, LIST_FULL, LIST_ABANDONED, LIST_ABANDONED_FULL, LIST_RUNS };
 
 struct span_list {
@@ -161,7 +179,16 @@ struct chunk {
 };
 
 #define HEADER_PAGES ((sizeof(struct chunk) + PAGE_SIZE - 1) / PAGE_SIZE)
-#define USABLE_PAGES (CHUNK_PAGES - HEADER_PAGES)
+/* The hardened build keeps an inaccessible page after the header and at the
+ * chunk's end, so an overflow runs into a guard before it reaches a header. */
+#ifdef ARENA_SECURE
+#define GUARD_PAGES 1
+#else
+#define GUARD_PAGES 0
+#endif
+#define FIRST_PAGE (HEADER_PAGES + GUARD_PAGES) /* first page a run may use */
+#define END_PAGE (CHUNK_PAGES - GUARD_PAGES)     /* one past the last */
+#define USABLE_PAGES (END_PAGE - FIRST_PAGE)
 
 static inline struct chunk *chunk_of(const void *p) {
   return (struct chunk *)((uintptr_t)p & ~(uintptr_t)CHUNK_MASK);
@@ -171,6 +198,9 @@ static inline size_t page_index(const struct chunk *c, const void *p) {
 }
 static inline char *page_addr(struct chunk *c, size_t page) {
   return (char *)c + (page << PAGE_SHIFT);
+}
+static inline size_t large_usable(const struct span *s) {
+  return (size_t)(s->base + (size_t)(s->npages - GUARD_PAGES) * PAGE_SIZE - s->user);
 }
 static inline size_t span_page(const struct span *s) {
   return page_index(chunk_of(s), s->base);
@@ -217,6 +247,10 @@ struct arena {
   struct span_list full[NUM_CLASSES];
   struct arena_counters counters;
   size_t empty_bytes; /* bytes of fully free spans kept on partial lists */
+#ifdef ARENA_SECURE
+  void *quarantine[QUARANTINE_SLOTS]; /* ring of freed small blocks, oldest at next */
+  unsigned quarantine_next, quarantine_count;
+#endif
   struct arena *next_in_pool; /* pool free list, or list of live arenas */
   struct arena *prev_live;
   bool live;
@@ -258,6 +292,7 @@ void *os_map(size_t size, bool hugetlb) internal;
 void *os_map_aligned(size_t size, size_t align, size_t offset, bool hugetlb) internal;
 void os_unmap(void *p, size_t size) internal;
 void os_decommit(void *p, size_t size) internal;
+void os_protect(void *p, size_t size, bool accessible) internal;
 void os_advise_huge(void *p, size_t size, bool collapse) internal;
 bool os_resize_in_place(void *p, size_t old_size, size_t new_size) internal;
 bool os_move(void *p, size_t old_size, size_t new_size, void *dst) internal;
@@ -265,6 +300,11 @@ size_t os_resident(void *p, size_t size) internal;
 void os_name(void *p, size_t size) internal;
 uint64_t os_now_ms(void) internal;
 uint64_t os_random(void) internal;
+static inline uint64_t mix64(uint64_t x) { /* splitmix64's finaliser */
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
 void chunk_map_set(void *p, size_t size, uint8_t kind) internal;
 
 /* Annotate mode: when the process runs under valgrind or AddressSanitizer,
@@ -313,7 +353,7 @@ void options_init(void) internal;
 
 /* ---- backend.c ----------------------------------------------------------
  * All functions take the back-end lock themselves. */
-struct span *backend_alloc_span(uint32_t npages) internal;
+struct span *backend_alloc_span(unsigned cls, uintptr_t owner) internal;
 void backend_free_span(struct span *s) internal;
 void *backend_alloc_large(size_t size, size_t align, size_t requested, bool zero) internal;
 void backend_free_large(struct span *s) internal;
@@ -340,7 +380,8 @@ void backend_each_chunk(void (*fn)(struct chunk *, void *), void *arg) internal;
 void backend_each_huge(void (*fn)(struct huge_header *, void *), void *arg) internal;
 
 /* ---- span.c ------------------------------------------------------------- */
-void span_init_small(struct span *s, unsigned cls, struct arena *a) internal;
+void span_describe_small(struct span *s, unsigned cls, uintptr_t owner) internal;
+void span_init_small(struct span *s, struct arena *a) internal;
 void span_push_local(struct span *s, void *block) internal;
 bool span_collect_local(struct span *s) internal;
 bool span_contains_free(struct span *s, const void *p) internal;
@@ -386,9 +427,13 @@ static inline void *small_pop(struct arena *a, size_t size) {
   s->free = link_decode(s, block);
   ((uint64_t *)block)[1] = 0; /* clear the free mark */
   s->used++;
+#ifdef ARENA_SECURE
+  *(uint64_t *)(block + s->block_size - CANARY_SIZE) = canary_value(s, block);
+#endif
   return block;
 }
-static inline void *small_alloc(size_t size) { return small_pop(fast_arena, size); }
+/* size: what the program asked for; the hardened build adds its canary. */
+static inline void *small_alloc(size_t size) { return small_pop(fast_arena, size + CANARY_SIZE); }
 size_t usable_size(const void *p) internal;
 void *alloc_aligned(size_t align, size_t size) internal;
 void *alloc_slow(size_t size, size_t align, bool zero) internal;

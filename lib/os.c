@@ -90,6 +90,12 @@ void os_unmap(void *p, size_t size) {
   errno = saved;
 }
 
+void os_protect(void *p, size_t size, bool accessible) {
+  int saved = errno;
+  mprotect(p, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE);
+  errno = saved;
+}
+
 void os_decommit(void *p, size_t size) {
   int saved = errno;
   madvise(p, size, MADV_DONTNEED);

@@ -45,6 +45,8 @@ void size_classes_init(void) {
   for (uint32_t base = 128; base < SMALL_MAX; base *= 2)
     for (uint32_t i = 1; i <= 8; i++) define_class(c++, base + i * (base / 8));
   if (c != NUM_CLASSES) report_fatal("size class table does not match NUM_CLASSES");
+  for (c = 0; c < NUM_CLASSES; c++) /* the hardened build's shuffle and 16-bit indices rely on it */
+    if (classes[c].capacity > 256) report_fatal("size class with more than 256 blocks per span");
 
   unsigned cls = 0;
   for (size_t i = 0; i <= (SMALL_MAX >> 4); i++) {

@@ -6,9 +6,11 @@
  * when `free` runs dry the refill path swaps `local_free` in whole. */
 #include "internal.h"
 
-/* Carves the span's pages into blocks, every block on `free` in address
- * order (so a fresh span is handed out sequentially) and marked free. */
-void span_init_small(struct span *s, unsigned cls, struct arena *a) {
+/* Carves the span's pages into blocks, every block on `free` and marked free. */
+/* The descriptor's identity and geometry, set while the back end still holds
+ * its lock (backend_alloc_span), so that a heap walk never sees a half-made
+ * span: it is owned by the requesting thread from the first moment. */
+void span_describe_small(struct span *s, unsigned cls, uintptr_t owner) {
   const struct class_info *ci = &classes[cls];
   s->kind = SPAN_SMALL;
   s->size_class = (uint8_t)cls;
@@ -16,20 +18,42 @@ void span_init_small(struct span *s, unsigned cls, struct arena *a) {
   s->capacity = ci->capacity;
   s->div_magic = ci->div_magic;
   s->limit = ci->span_pages * (uint32_t)PAGE_SIZE;
-  s->key = os_random() ^ global_secret;
+  s->free = s->local_free = OFFSET_END;
   s->used = 0;
-  s->local_free = OFFSET_END;
-  s->arena = a;
   s->list = LIST_NONE;
+  __atomic_store_n(&s->owner, owner, __ATOMIC_RELEASE);
+}
+
+/* Carves a described span into blocks (outside any lock). */
+void span_init_small(struct span *s, struct arena *a) {
+  const struct class_info *ci = &classes[s->size_class];
+  s->key = mix64(global_secret ^ (uintptr_t)s->base ^ os_now_ms());
+  s->arena = a;
   uint32_t size = ci->block_size;
-  for (uint32_t i = 0, off = 0; i < ci->capacity; i++, off += size) {
-    uint64_t *w = (uint64_t *)(s->base + off);
-    uint32_t next = i + 1 < ci->capacity ? off + size : OFFSET_END;
+#ifdef ARENA_SECURE
+  /* Random order (Fisher-Yates over block indices; capacity <= 256). */
+  uint16_t order[256];
+  uint64_t x = s->key;
+  for (uint32_t i = 0; i < ci->capacity; i++) order[i] = (uint16_t)i;
+  for (uint32_t i = ci->capacity - 1; i > 0; i--) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    uint32_t j = (uint32_t)(x % (i + 1));
+    uint16_t t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+#define BLOCK_AT(i) ((uint32_t)order[i] * size)
+#else
+#define BLOCK_AT(i) ((i) * size) /* address order: a fresh span is handed out sequentially */
+#endif
+  for (uint32_t i = 0; i < ci->capacity; i++) {
+    uint64_t *w = (uint64_t *)(s->base + BLOCK_AT(i));
+    uint32_t next = i + 1 < ci->capacity ? BLOCK_AT(i + 1) : OFFSET_END;
     w[0] = next ^ s->key;
     w[1] = free_mark(s, w);
   }
-  s->free = 0;
-  __atomic_store_n(&s->owner, a->owner_word, __ATOMIC_RELEASE);
+  s->free = BLOCK_AT(0);
+#undef BLOCK_AT
 }
 
 /* A free by the owner, or by a holder of the abandoned lock, that did not

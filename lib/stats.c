@@ -16,7 +16,7 @@ struct gather {
 
 static void gather_chunk(struct chunk *c, void *arg) {
   struct gather *g = arg;
-  for (size_t i = HEADER_PAGES; i < CHUNK_PAGES;) {
+  for (size_t i = FIRST_PAGE; i < END_PAGE;) {
     struct span *s = &c->spans[i];
     if (s->npages == 0) break; /* inconsistent; arena_check reports it */
     if (s->kind == SPAN_SMALL) {
