@@ -22,6 +22,7 @@ struct span empty_span = {.free = OFFSET_END, .limit = 0};
 struct arena empty_arena = {.current = {[0 ... NUM_CLASSES - 1] = &empty_span}};
 __thread struct arena *thread_arena = &empty_arena;
 __thread struct arena *fast_arena = &empty_arena;
+static __thread bool thread_exiting; /* its arena was abandoned: free must not make another */
 
 struct arena_counters dead_counters;
 _Atomic uint64_t stat_abandoned, stat_reclaimed, stat_remote_orphan, stat_generations;
@@ -207,6 +208,55 @@ static void remote_push(struct span *s, void *p, bool have_abandoned_lock) {
   }
 }
 
+/* Hands an outbox's chain to its arena with one CAS; when that arena has
+ * closed (its thread exited), every block takes the abandoned path. */
+static void outbox_flush(struct outbox *o, bool have_abandoned_lock) {
+  void *head = o->head, *tail = o->tail;
+  struct arena *dest = o->dest;
+  o->head = o->tail = NULL;
+  o->count = 0;
+  o->dest = NULL;
+  if (!head) return;
+  uintptr_t h = atomic_load_explicit(&dest->remote, memory_order_relaxed);
+  while (h != REMOTE_CLOSED) {
+    ((uint64_t *)tail)[0] = h ^ global_secret;
+    if (atomic_compare_exchange_weak_explicit(&dest->remote, &h, (uintptr_t)head, memory_order_release,
+                                              memory_order_relaxed))
+      return;
+  }
+  ((uint64_t *)tail)[0] = global_secret; /* terminate the chain (NULL ^ secret) */
+  while (head) {
+    void *p = head;
+    head = (void *)(uintptr_t)(((uint64_t *)p)[0] ^ global_secret);
+    remote_push(span_of(p), p, have_abandoned_lock);
+  }
+}
+
+static void outboxes_flush(struct arena *a, bool have_abandoned_lock) {
+  for (int i = 0; i < OUTBOXES; i++) outbox_flush(&a->outbox[i], have_abandoned_lock);
+}
+
+/* Queues a marked block of span s for the arena that owns s. */
+static void remote_free(struct arena *me, struct span *s, void *p) {
+  struct arena *dest = __atomic_load_n(&s->arena, __ATOMIC_ACQUIRE);
+  if (!dest || me == &empty_arena) {
+    remote_push(s, p, false);
+    return;
+  }
+  struct outbox *o = NULL;
+  for (int i = 0; i < OUTBOXES; i++)
+    if (me->outbox[i].dest == dest) o = &me->outbox[i];
+  if (!o) {
+    o = &me->outbox[(uintptr_t)dest / 64 % OUTBOXES];
+    outbox_flush(o, false);
+    o->dest = dest;
+  }
+  ((uint64_t *)p)[0] = (uintptr_t)o->head ^ global_secret;
+  if (!o->head) o->tail = p;
+  o->head = p;
+  if (++o->count >= REMOTE_BATCH) outbox_flush(o, false);
+}
+
 static void span_unfull(struct arena *a, struct span *s) {
   span_list_remove(&a->full[s->size_class], s);
   span_list_push(&a->partial[s->size_class], s, LIST_PARTIAL);
@@ -220,7 +270,12 @@ static void span_unfull(struct arena *a, struct span *s) {
  * otherwise give it back to the back end. */
 void span_emptied(struct arena *a, struct span *s) {
   struct span_list *partial = &a->partial[s->size_class];
-  span_list_remove(partial, s);
+  if (s->list == LIST_FULL) {
+    span_list_remove(&a->full[s->size_class], s);
+    set_owner(s, a->owner_word);
+  } else {
+    span_list_remove(partial, s);
+  }
   size_t bytes = s->limit;
   if (a->empty_bytes + bytes <= ARENA_EMPTY_CACHE) {
     a->empty_bytes += bytes;
@@ -228,6 +283,18 @@ void span_emptied(struct arena *a, struct span *s) {
     return;
   }
   backend_free_span(s); /* retires the descriptor under the back-end lock */
+}
+
+/* A block came back to one of the owner's spans by a slow path (a full span,
+ * or a remote free). A full span returns to the partial list only once a
+ * quarter of it is free: a span with one or two free blocks would send the
+ * next malloc straight back to refill. */
+static void owner_took_back(struct arena *a, struct span *s, uintptr_t owner) {
+  if (s->used == 0) {
+    span_emptied(a, s);
+    return;
+  }
+  if ((owner & OWNER_FULL) && s->capacity - s->used >= (s->capacity + 3) / 4) span_unfull(a, s);
 }
 
 /* Takes one block freed by another thread into the owner's lists. */
@@ -238,9 +305,8 @@ static void remote_receive(struct arena *a, void *p, bool have_abandoned_lock) {
     remote_push(s, p, have_abandoned_lock); /* recycled arena: forward */
     return;
   }
-  if (owner & OWNER_FULL) span_unfull(a, s);
   span_push_local(s, p);
-  if (s->used == 0) span_emptied(a, s);
+  owner_took_back(a, s, owner);
 }
 
 static void collect_remote(struct arena *a, bool have_abandoned_lock) {
@@ -249,6 +315,7 @@ static void collect_remote(struct arena *a, bool have_abandoned_lock) {
   while (head) {
     void *p = (void *)head;
     head = (uintptr_t)(((uint64_t *)p)[0] ^ global_secret);
+    __builtin_prefetch((void *)head, 1); /* overlap the next block's miss with this one's work */
     remote_receive(a, p, have_abandoned_lock);
   }
 }
@@ -262,6 +329,7 @@ static void *refill(size_t size) {
     return NULL;
   }
   unsigned c = size_class(size);
+  outboxes_flush(a, false);
   collect_remote(a, false);
   struct span *s = a->current[c];
   if (s != &empty_span) {
@@ -358,15 +426,17 @@ static void release_small(struct span *s, void *p) {
   uintptr_t owner = span_owner(s);
   struct arena *a = thread_arena;
   if ((owner & ~OWNER_FULL) == me && a != &empty_arena) {
-    if (owner & OWNER_FULL) span_unfull(a, s);
     span_push_local(s, p);
-    if (s->used == 0) span_emptied(a, s);
+    owner_took_back(a, s, owner);
     return;
   }
   w[1] = free_mark(s, p);
+  /* A thread that only frees gets an arena for its outboxes. */
+  if (a == &empty_arena && !thread_exiting) a = arena_get();
+  if (!a) a = &empty_arena;
   if (a != &empty_arena) COUNT(a->counters.remote_frees, 1);
   else atomic_fetch_add_explicit(&stat_remote_orphan, 1, memory_order_relaxed);
-  remote_push(s, p, false);
+  remote_free(a, s, p);
 }
 
 static void free_classified(void *p);
@@ -445,6 +515,7 @@ static void arena_abandon(struct arena *a) {
   abandoned_lock();
   /* Closing the remote list first: from here on, frees into our spans take
    * the abandoned path, which waits for this lock. */
+  outboxes_flush(a, true);
   uintptr_t head = atomic_exchange_explicit(&a->remote, REMOTE_CLOSED, memory_order_acquire);
   while (head) {
     void *p = (void *)head;
@@ -472,6 +543,7 @@ static void arena_thread_exit(void *value) {
   quarantine_flush(a);
 #endif
   thread_arena = fast_arena = &empty_arena;
+  thread_exiting = true;
   arena_abandon(a);
   arena_release_struct(a);
 }

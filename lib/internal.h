@@ -231,6 +231,17 @@ struct huge_header {
  *     through their first word (pointer ^ secret); REMOTE_CLOSED once the
  *     arena is abandoned, after which frees take the abandoned path. */
 #define REMOTE_CLOSED ((uintptr_t)1)
+
+/* Remote frees are batched: a thread gathers blocks bound for one arena in an
+ * outbox and hands the whole chain over with one CAS, at REMOTE_BATCH blocks,
+ * when it refills, or when it exits. */
+#define REMOTE_BATCH 64
+#define OUTBOXES 4
+struct outbox {
+  struct arena *dest;
+  void *head, *tail; /* chain linked like the remote list */
+  uint32_t count;
+};
 #define ARENA_EMPTY_CACHE ((size_t)1 << 20)
 
 struct arena_counters {
@@ -247,6 +258,7 @@ struct arena {
   struct span_list full[NUM_CLASSES];
   struct arena_counters counters;
   size_t empty_bytes; /* bytes of fully free spans kept on partial lists */
+  struct outbox outbox[OUTBOXES];
 #ifdef ARENA_SECURE
   void *quarantine[QUARANTINE_SLOTS]; /* ring of freed small blocks, oldest at next */
   unsigned quarantine_next, quarantine_count;
