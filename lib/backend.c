@@ -572,8 +572,9 @@ void backend_free_huge(struct huge_header *h) {
 }
 
 /* Resizes a huge block's mapping; returns the (possibly moved) user pointer or
- * NULL, leaving the block as it was. Moving uses mremap onto a fresh 2 MiB
- * aligned reservation, so the pages move without being copied. */
+ * NULL, leaving the block as it was. Moving uses mremap onto the start of a
+ * fresh 2 MiB aligned reservation of the new size, so the pages move without
+ * being copied and the reservation's tail becomes the block's new tail. */
 void *backend_resize_huge(struct huge_header *h, size_t new_size, size_t requested) {
   size_t off = (size_t)(h->user - (char *)h);
   if (new_size > PTRDIFF_MAX - off - PAGE_SIZE) return NULL;
@@ -597,8 +598,8 @@ void *backend_resize_huge(struct huge_header *h, size_t new_size, size_t request
     os_resize_in_place(base, have, want);
   } else if (!os_resize_in_place(base, have, want)) {
     char *dst = os_map_aligned(want, CHUNK_SIZE, 0, false);
-    if (dst && !os_move(base, have, want, dst)) {
-      os_unmap(dst, want);
+    if (dst && !os_move(base, have, dst)) {
+      os_unmap(dst + have, want - have); /* only the part still surely ours */
       dst = NULL;
     }
     if (!dst) {

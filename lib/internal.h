@@ -307,7 +307,7 @@ void os_decommit(void *p, size_t size) internal;
 void os_protect(void *p, size_t size, bool accessible) internal;
 void os_advise_huge(void *p, size_t size, bool collapse) internal;
 bool os_resize_in_place(void *p, size_t old_size, size_t new_size) internal;
-bool os_move(void *p, size_t old_size, size_t new_size, void *dst) internal;
+bool os_move(void *p, size_t size, void *dst) internal;
 size_t os_resident(void *p, size_t size) internal;
 void os_name(void *p, size_t size) internal;
 uint64_t os_now_ms(void) internal;

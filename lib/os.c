@@ -119,14 +119,17 @@ bool os_resize_in_place(void *p, size_t old_size, size_t new_size) {
   return true;
 }
 
-/* Moves a mapping's pages onto dst (which it replaces) without copying. */
-bool os_move(void *p, size_t old_size, size_t new_size, void *dst) {
+/* Moves a mapping of `size` bytes onto dst, the start of a reservation of
+ * ours, without copying the pages. The size does not change, so the kernel
+ * never has to grow the address space and cannot refuse for RLIMIT_AS after
+ * it has already unmapped part of dst (which would open a hole another
+ * thread's mmap could take). On failure the caller must not touch
+ * [dst, dst + size) again. */
+bool os_move(void *p, size_t size, void *dst) {
   int saved = errno;
-  void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+  void *q = mremap(p, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
   errno = saved;
-  if (q == MAP_FAILED) return false;
-  os_name(dst, new_size);
-  return true;
+  return q != MAP_FAILED;
 }
 
 size_t os_resident(void *p, size_t size) {
