@@ -66,7 +66,20 @@ install: all
 	ln -sf $(notdir $(SO_FILE)) $(DESTDIR)$(LIBDIR)/$(SO_NAME)
 	ln -sf $(SO_NAME) $(DESTDIR)$(LIBDIR)/libarena.so
 	install -m 644 lib/libarena.a $(DESTDIR)$(LIBDIR)/libarena.a
-	install -m 644 lib/libarena.pc $(DESTDIR)$(LIBDIR)/pkgconfig/libarena.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' scripts/libarena.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libarena.pc
+
+# Instructions per malloc+free pair (callgrind), every allocator: results/fastpath.md
+FASTPATH_LIBS := libarena=$(CURDIR)/lib/libarena.so glibc=- \
+  jemalloc=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 mimalloc=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2 \
+  tcmalloc=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
+$(BUILD)/fastpath: bench/fastpath/fastpath.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -o $@ $<
+.PHONY: fastpath
+fastpath: deps-bench all $(BUILD)/fastpath
+	bench/fastpath/run.sh $(BUILD)/fastpath $(FASTPATH_LIBS) > results/fastpath.table
+	@cat results/fastpath.table
 
 deps-test:
 	@scripts/deps.sh test

@@ -56,8 +56,10 @@ void os_name(void *p, size_t size) {
 }
 
 void *os_map(size_t size, bool hugetlb) {
-  int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
-  if (hugetlb) flags |= MAP_HUGETLB | MAP_HUGE_2MB;
+  /* A hugetlb mapping must reserve its pages now (no MAP_NORESERVE): without
+   * a reservation the first touch of a page the pool cannot supply is SIGBUS,
+   * where a refused mmap lets us fall back to normal pages. */
+  int flags = MAP_PRIVATE | MAP_ANONYMOUS | (hugetlb ? MAP_HUGETLB | MAP_HUGE_2MB : MAP_NORESERVE);
   void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
   if (p == MAP_FAILED) return NULL;
   os_name(p, size);

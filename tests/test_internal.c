@@ -1,0 +1,154 @@
+/* Unit tests of libarena's internals, linked with lib/libarena.a and reading
+ * lib/internal.h: the size-class table, span lists, and the back end's
+ * coalescing and chunk release. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+
+/* ---- size classes -------------------------------------------------------- */
+
+static void test_class_table(void **state) {
+  (void)state;
+  void *warm = malloc(1); /* initialises the tables */
+  free(warm);
+  for (size_t n = 0; n <= SMALL_MAX; n++) {
+    unsigned c = size_class(n);
+    assert_true(c < NUM_CLASSES);
+    uint32_t size = classes[c].block_size;
+    if (size < n) fail_msg("size %zu maps to class %u of %u bytes", n, c, size);
+    if (c > 0 && classes[c - 1].block_size >= n && n > 0)
+      fail_msg("size %zu maps to class %u, but class %u (%u bytes) fits", n, c, c - 1, classes[c - 1].block_size);
+    if (n > 128 && (size - n) * 8 >= n) fail_msg("size %zu wastes %u bytes in class %u (>= 12.5%%)", n, size - (uint32_t)n, size);
+  }
+  assert_int_equal(classes[NUM_CLASSES - 1].block_size, SMALL_MAX);
+}
+
+static void test_class_geometry(void **state) {
+  (void)state;
+  for (unsigned c = 0; c < NUM_CLASSES; c++) {
+    const struct class_info *ci = &classes[c];
+    assert_int_equal(ci->block_size % MIN_ALIGN, 0);
+    if (c) assert_true(ci->block_size > classes[c - 1].block_size);
+    /* no slack: every multiple of the block size inside the span is a block */
+    assert_int_equal((uint64_t)ci->block_size * ci->capacity, (uint64_t)ci->span_pages * PAGE_SIZE);
+    assert_true(ci->capacity >= 8 && ci->capacity <= 256);
+    /* the multiply test agrees with % for every offset of the span */
+    for (uint32_t off = 0; off < ci->span_pages * PAGE_SIZE; off += 8) {
+      bool by_magic = (uint64_t)off * ci->div_magic < ci->div_magic;
+      if (by_magic != (off % ci->block_size == 0)) fail_msg("class %u: offset %u misjudged", c, off);
+    }
+  }
+}
+
+/* ---- span lists ---------------------------------------------------------- */
+
+static void test_span_lists(void **state) {
+  (void)state;
+  struct span s[4];
+  struct span_list l = {0};
+  memset(s, 0, sizeof s);
+  span_list_push(&l, &s[0], LIST_PARTIAL);
+  span_list_push(&l, &s[1], LIST_PARTIAL);
+  span_list_push_tail(&l, &s[2], LIST_PARTIAL);
+  span_list_push_tail(&l, &s[3], LIST_PARTIAL);
+  /* order: 1 0 2 3 */
+  assert_ptr_equal(l.head, &s[1]);
+  assert_ptr_equal(l.head->next, &s[0]);
+  assert_ptr_equal(l.head->next->next, &s[2]);
+  assert_ptr_equal(l.tail, &s[3]);
+  assert_int_equal(l.count, 4);
+  span_list_remove(&l, &s[3]);
+  assert_ptr_equal(l.tail, &s[2]);
+  span_list_remove(&l, &s[1]);
+  assert_ptr_equal(l.head, &s[0]);
+  assert_null(s[0].prev);
+  span_list_remove(&l, &s[0]);
+  span_list_remove(&l, &s[2]);
+  assert_null(l.head);
+  assert_null(l.tail);
+  assert_int_equal(l.count, 0);
+  assert_int_equal(s[2].list, LIST_NONE);
+}
+
+/* ---- back end ------------------------------------------------------------ */
+
+#define RUN_PAGES 20
+
+static struct span *run_of(void *p) {
+  struct chunk *c = chunk_of(p);
+  return c->pagemap[page_index(c, p)];
+}
+
+/* Five large blocks carved one after another from a fresh chunk's tail lie
+ * side by side, the first at the end. Free the 2nd and 4th, then the 3rd
+ * between them: one free run of three blocks' pages, bounded by the 1st and
+ * 5th, which are still in use. */
+static void test_coalescing(void **state) {
+  (void)state;
+  size_t bytes = RUN_PAGES * PAGE_SIZE;
+  void *b[5];
+  for (int i = 0; i < 5; i++) {
+    b[i] = backend_alloc_large(bytes, PAGE_SIZE, bytes, false);
+    assert_non_null(b[i]);
+  }
+  for (int i = 1; i < 5; i++)
+    if ((char *)b[i] + bytes != (char *)b[i - 1]) fail_msg("blocks %d and %d are not adjacent", i, i - 1);
+  backend_free_large(run_of(b[1]));
+  backend_free_large(run_of(b[3]));
+  struct span *r1 = run_of(b[1]), *r3 = run_of(b[3]);
+  assert_int_equal(r1->kind, SPAN_FREE);
+  assert_int_equal(r3->kind, SPAN_FREE);
+  assert_int_equal(r1->npages, RUN_PAGES);
+  backend_free_large(run_of(b[2]));
+  struct span *merged = run_of(b[3]);
+  assert_int_equal(merged->kind, SPAN_FREE);
+  assert_ptr_equal(merged->base, b[3]);
+  assert_int_equal(merged->npages, 3 * RUN_PAGES);
+  struct chunk *c = chunk_of(b[1]);
+  assert_ptr_equal(c->pagemap[page_index(c, b[1]) + RUN_PAGES - 1], merged); /* boundary tag */
+  assert_int_equal(run_of(b[0])->kind, SPAN_LARGE);
+  assert_int_equal(run_of(b[4])->kind, SPAN_LARGE);
+  assert_int_equal(arena_check(), 0);
+  backend_free_large(run_of(b[0]));
+  backend_free_large(run_of(b[4]));
+  assert_int_equal(arena_check(), 0);
+}
+
+/* A chunk whose last run is freed goes to the cache whole and, once decay
+ * runs, is unmapped whole. */
+static void test_chunk_returned_whole(void **state) {
+  (void)state;
+  struct arena_stats before = {.version = ARENA_STATS_VERSION, .size = sizeof before};
+  struct arena_stats mid = before, after = before;
+  /* a block that needs a chunk of its own: more than half a chunk */
+  size_t bytes = (USABLE_PAGES - 4) * PAGE_SIZE;
+  void *p = backend_alloc_large(bytes, PAGE_SIZE, bytes, false);
+  assert_non_null(p);
+  struct chunk *c = chunk_of(p);
+  assert_int_equal(arena_stats_get(&before), 0);
+  backend_free_large(run_of(p));
+  assert_int_equal(arena_stats_get(&mid), 0);
+  assert_int_equal(c->free_pages, USABLE_PAGES);
+  assert_true(mid.cached_chunks >= 1);
+  backend_decay(true);
+  assert_int_equal(arena_stats_get(&after), 0);
+  assert_int_equal(chunk_map[(uintptr_t)c >> CHUNK_SHIFT], MAP_NONE);
+  assert_true(after.mapped_bytes + CHUNK_SIZE <= mid.mapped_bytes);
+  assert_true(after.os_unmaps > mid.os_unmaps);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_class_table),   cmocka_unit_test(test_class_geometry),
+      cmocka_unit_test(test_span_lists),    cmocka_unit_test(test_coalescing),
+      cmocka_unit_test(test_chunk_returned_whole),
+  };
+  return cmocka_run_group_tests_name("internal", tests, NULL, NULL);
+}
