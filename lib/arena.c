@@ -233,7 +233,8 @@ static void outbox_flush(struct outbox *o, bool have_abandoned_lock) {
 }
 
 static void outboxes_flush(struct arena *a, bool have_abandoned_lock) {
-  for (int i = 0; i < OUTBOXES; i++) outbox_flush(&a->outbox[i], have_abandoned_lock);
+  for (int i = 0; i < OUTBOXES; i++)
+    if (a->outbox[i].head) outbox_flush(&a->outbox[i], have_abandoned_lock);
 }
 
 /* Queues a marked block of span s for the arena that owns s. */
@@ -285,16 +286,18 @@ void span_emptied(struct arena *a, struct span *s) {
   backend_free_span(s); /* retires the descriptor under the back-end lock */
 }
 
-/* A block came back to one of the owner's spans by a slow path (a full span,
- * or a remote free). A full span returns to the partial list only once a
- * quarter of it is free: a span with one or two free blocks would send the
- * next malloc straight back to refill. */
-static void owner_took_back(struct arena *a, struct span *s, uintptr_t owner) {
+/* A block came back to one of the owner's spans by a slow path: a free by
+ * the owner into a full span (which rejoins the partial list at once, so the
+ * owner's next frees there are fast again) or a remote free (a full span then
+ * waits until a quarter of it is free: remote blocks trickle in, and a span
+ * with one or two free blocks would send the next malloc straight back to
+ * refill). */
+static void owner_took_back(struct arena *a, struct span *s, uintptr_t owner, bool remote) {
   if (s->used == 0) {
     span_emptied(a, s);
     return;
   }
-  if ((owner & OWNER_FULL) && s->capacity - s->used >= (s->capacity + 3) / 4) span_unfull(a, s);
+  if ((owner & OWNER_FULL) && (!remote || s->capacity - s->used >= (s->capacity + 3) / 4)) span_unfull(a, s);
 }
 
 /* Takes one block freed by another thread into the owner's lists. */
@@ -306,7 +309,7 @@ static void remote_receive(struct arena *a, void *p, bool have_abandoned_lock) {
     return;
   }
   span_push_local(s, p);
-  owner_took_back(a, s, owner);
+  owner_took_back(a, s, owner, true);
 }
 
 static void collect_remote(struct arena *a, bool have_abandoned_lock) {
@@ -427,7 +430,7 @@ static void release_small(struct span *s, void *p) {
   struct arena *a = thread_arena;
   if ((owner & ~OWNER_FULL) == me && a != &empty_arena) {
     span_push_local(s, p);
-    owner_took_back(a, s, owner);
+    owner_took_back(a, s, owner, false);
     return;
   }
   w[1] = free_mark(s, p);

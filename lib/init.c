@@ -34,8 +34,8 @@ void global_init(void) {
   int expected = 0;
   if (atomic_compare_exchange_strong(&init_state, &expected, 1)) {
     global_secret = os_random();
-    annotate_init();
     options_init();
+    annotate_init();
     size_classes_init();
     arena_key_create();
     atomic_store(&init_state, 2);

@@ -359,6 +359,7 @@ struct options {
   uint64_t huge_cache;     /* LIBARENA_HUGE_CACHE_MB (bytes here) */
   bool show_stats;         /* LIBARENA_SHOW_STATS */
   bool verbose;            /* LIBARENA_VERBOSE */
+  bool memcheck;           /* running under valgrind's memcheck (not an option) */
 };
 extern struct options options internal;
 void options_init(void) internal;

@@ -103,6 +103,9 @@ static void print_option(const struct option_desc *o) {
 void options_init(void) {
   if (environ) {
     for (char **e = environ; *e; e++) {
+      /* valgrind's memcheck preloads its own library into the program; other
+       * valgrind tools (callgrind, cachegrind) need no annotations. */
+      if (!strncmp(*e, "LD_PRELOAD=", 11) && strstr(*e, "vgpreload_memcheck")) options.memcheck = true;
       if (strncmp(*e, "LIBARENA_", 9) != 0) continue;
       const char *eq = strchr(*e, '=');
       if (!eq) continue;

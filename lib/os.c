@@ -178,7 +178,7 @@ bool annotate_mode;
 static bool on_valgrind;
 
 void annotate_init(void) {
-  on_valgrind = RUNNING_ON_VALGRIND != 0;
+  on_valgrind = RUNNING_ON_VALGRIND != 0 && options.memcheck;
   annotate_mode = on_valgrind || __asan_poison_memory_region != NULL;
 }
 
