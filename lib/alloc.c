@@ -32,7 +32,8 @@ __attribute__((visibility("default"))) void arena_free(void *p) {
     uint64_t off = u - (uintptr_t)s->base;
     uint64_t mark = free_mark(s, p);
     uint64_t *w = p;
-    if (likely(s->owner == thread_id() && off * s->div_magic < s->div_magic && w[1] != mark)) {
+    if (likely(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == thread_id() && off * s->div_magic < s->div_magic &&
+               w[1] != mark)) {
       w[0] = s->local_free ^ s->key;
       w[1] = mark;
       s->local_free = (uint32_t)off;
@@ -61,11 +62,13 @@ noinline void *alloc_slow(size_t size, size_t align, bool zero) {
     if (size <= LARGE_MAX && align <= LARGE_MAX / 4) return backend_alloc_large(size, align, size, zero);
     return backend_alloc_huge(size, align, size, zero);
   }
+  /* Annotate mode: the block is unpoisoned before it is zeroed. */
   annotate_enter();
-  void *p = size <= LARGE_MAX && align <= LARGE_MAX / 4 ? backend_alloc_large(size, align, size, zero)
-                                                       : backend_alloc_huge(size, align, size, zero);
-  if (p) annotate_alloc(p, usable_size(p), zero);
+  void *p = size <= LARGE_MAX && align <= LARGE_MAX / 4 ? backend_alloc_large(size, align, size, false)
+                                                       : backend_alloc_huge(size, align, size, false);
+  if (p) annotate_alloc(p, usable_size(p), false);
   annotate_leave();
+  if (p && zero) memset(p, 0, size);
   return p;
 }
 
@@ -253,7 +256,11 @@ __attribute__((visibility("default"))) const char *arena_version(void) { return 
  * libstdc++ is loaded and the weak references below resolve to it.
  */
 #define EXPORT __attribute__((visibility("default")))
+#if defined(__clang__)
+#define ALIAS(target) __attribute__((alias(#target), visibility("default")))
+#else /* gcc wants the target's attributes (malloc, alloc_size...) copied */
 #define ALIAS(target) __attribute__((alias(#target), copy(target), visibility("default")))
+#endif
 
 EXPORT void *malloc(size_t size) ALIAS(arena_malloc);
 EXPORT void free(void *p) ALIAS(arena_free);

@@ -175,7 +175,7 @@ static struct span *reclaim(struct arena *a, unsigned c) {
   struct span *s = abandoned_partial[c].head;
   if (s) {
     abandoned_remove(s);
-    s->arena = a;
+    __atomic_store_n(&s->arena, a, __ATOMIC_RELEASE);
     set_owner(s, a->owner_word);
     atomic_fetch_add_explicit(&stat_reclaimed, 1, memory_order_relaxed);
   }
@@ -409,11 +409,13 @@ void free_small_checked(struct span *s, void *p) {
   uint64_t *w = p;
   uint64_t mark = free_mark(s, p);
   if (w[1] == mark) report_invalid("double free (or free of a block never allocated) of", p);
-  if (unlikely(annotate_mode)) annotate_free(p, s->block_size - CANARY_SIZE);
 #ifdef ARENA_SECURE
   if (*(uint64_t *)((char *)p + s->block_size - CANARY_SIZE) != canary_value(s, p))
     report_invalid("heap overflow: canary after the block damaged at", p);
   memset(p, 0, s->block_size);
+#endif
+  if (unlikely(annotate_mode)) annotate_free(p, s->block_size - CANARY_SIZE);
+#ifdef ARENA_SECURE
   w[1] = mark; /* free from now on: a second free is caught in quarantine too */
   p = quarantine_swap(thread_arena, p);
   if (!p) return;
@@ -547,8 +549,10 @@ static void arena_thread_exit(void *value) {
 #endif
   thread_arena = fast_arena = &empty_arena;
   thread_exiting = true;
+  annotate_enter();
   arena_abandon(a);
   arena_release_struct(a);
+  annotate_leave();
 }
 
 /* Walk of the abandoned lists for the checker and stats (lock taken here). */

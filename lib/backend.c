@@ -82,7 +82,7 @@ static void descriptor_retire(struct span *s) {
   s->kind = SPAN_NONE;
   s->limit = 0;
   __atomic_store_n(&s->owner, 0, __ATOMIC_RELEASE);
-  s->arena = NULL;
+  __atomic_store_n(&s->arena, NULL, __ATOMIC_RELEASE);
 }
 
 /* Describes pages [first, first + n) of c as a free run and bins it. */

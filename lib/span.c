@@ -28,7 +28,7 @@ void span_describe_small(struct span *s, unsigned cls, uintptr_t owner) {
 void span_init_small(struct span *s, struct arena *a) {
   const struct class_info *ci = &classes[s->size_class];
   s->key = mix64(global_secret ^ (uintptr_t)s->base ^ os_now_ms());
-  s->arena = a;
+  __atomic_store_n(&s->arena, a, __ATOMIC_RELEASE);
   uint32_t size = ci->block_size;
 #ifdef ARENA_SECURE
   /* Random order (Fisher-Yates over block indices; capacity <= 256). */

@@ -67,7 +67,7 @@ static int stats_get(struct arena_stats *st) {
     st->classes[c].block_size = classes[c].block_size;
     st->classes[c].mallocs = __atomic_load_n(&dead_counters.refills[c], __ATOMIC_RELAXED);
   }
-  st->remote_frees = dead_counters.remote_frees + atomic_load(&stat_remote_orphan);
+  st->remote_frees = __atomic_load_n(&dead_counters.remote_frees, __ATOMIC_RELAXED) + atomic_load(&stat_remote_orphan);
   arena_each_live(gather_arena, &g);
 
   backend_lock();

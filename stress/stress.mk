@@ -59,3 +59,43 @@ stress-sys: $(STRESS_SYS)
 stress-full-sys: $(STRESS_SYS)
 	@fail=0; $(foreach p,$(STRESS_NAMES),echo "== $(STRESS_DIR)/$(p)-sys $(STRESS_FULL_$(p))"; \
 	  LD_PRELOAD=$(STRESS_PRELOAD) $(STRESS_DIR)/$(p)-sys $(STRESS_FULL_$(p)) || fail=1;) exit $$fail
+
+# ---- ThreadSanitizer build: `make test-tsan` --------------------------------
+# A copy of libarena built from lib/*.c with LIB_CFLAGS plus -fsanitize=thread
+# (build/tsan/libarena-tsan.so) and the stress programs built with TSan and
+# linked against it. tests/sanitize/arena_api.h (forced include) sends the
+# programs' malloc/free/... to arena_*: the TSan runtime otherwise takes those
+# names. tests/sanitize/tsan_options.c sets the runtime's default options
+# (report and exit 66 on a race; see docs/reliability.md).
+TSAN_DIR      := $(BUILD)/tsan
+TSAN_FLAGS    := -fsanitize=thread -fno-omit-frame-pointer
+TSAN_LIB_OBJS := $(LIB_SRCS:lib/%.c=$(TSAN_DIR)/lib/%.o)
+TSAN_LIB      := $(TSAN_DIR)/libarena-tsan.so
+TSAN_BINS     := $(STRESS_NAMES:%=$(TSAN_DIR)/stress/%)
+TSAN_STRESS_CFLAGS := $(STRESS_CFLAGS) $(TSAN_FLAGS) -include tests/sanitize/arena_api.h
+TEST_PROGRAMS += $(TSAN_BINS)
+
+.PHONY: test-tsan tsan-bins
+tsan-bins: $(TSAN_BINS)
+
+$(TSAN_DIR)/lib/%.o: lib/%.c $(LIB_HDRS) Makefile stress/stress.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) $(TSAN_FLAGS) -c $< -o $@
+
+$(TSAN_LIB): $(TSAN_LIB_OBJS)
+	$(CC) -shared $(TSAN_FLAGS) -Wl,-soname,libarena-tsan.so -Wl,-z,now -o $@ $(TSAN_LIB_OBJS) -lpthread
+
+$(TSAN_DIR)/stress/%.o: stress/%.c stress/common.h include/arena.h tests/sanitize/arena_api.h stress/stress.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(TSAN_STRESS_CFLAGS) -c $< -o $@
+
+$(TSAN_DIR)/stress/tsan_options.o: tests/sanitize/tsan_options.c stress/stress.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(TSAN_STRESS_CFLAGS) -DTSAN_SUPPRESSIONS='"$(CURDIR)/tests/sanitize/tsan.supp"' -c $< -o $@
+
+$(TSAN_BINS): $(TSAN_DIR)/stress/%: $(TSAN_DIR)/stress/%.o $(TSAN_DIR)/stress/common.o $(TSAN_DIR)/stress/tsan_options.o $(TSAN_LIB)
+	$(CC) $(TSAN_STRESS_CFLAGS) -o $@ $< $(TSAN_DIR)/stress/common.o $(TSAN_DIR)/stress/tsan_options.o \
+	  $(LDFLAGS) $(EXTRA_LDFLAGS) $(TSAN_LIB) -Wl,-rpath,$(CURDIR)/$(TSAN_DIR) -lpthread
+
+test-tsan: $(TSAN_BINS)
+	@tests/run.sh --plain $(TSAN_BINS)
