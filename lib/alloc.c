@@ -4,9 +4,9 @@
  *   malloc(n <= 32 KiB): class = table[(n + 15) / 16]; span = arena->current[class];
  *                        pop span->free (an offset < span->limit, else refill).
  *   free(p):             chunk map says p's 2 MiB region is a chunk; span from the
- *                        chunk's page map; this thread owns the span; p is a block
- *                        start (multiply test); p is not marked free; push it on
- *                        span->local_free.
+ *                        chunk's page map; this thread owns the span; p is a carved
+ *                        block's start (below limit, multiply test); p is not marked
+ *                        free; push it on span->local_free.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -32,8 +32,9 @@ __attribute__((visibility("default"))) void arena_free(void *p) {
     uint64_t off = u - (uintptr_t)s->base;
     uint64_t mark = free_mark(s, p);
     uint64_t *w = p;
-    if (likely(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == thread_id() && off * s->div_magic < s->div_magic &&
-               w[1] != mark)) {
+    /* off < 2 MiB (the page map put p inside s), so a 32-bit compare suffices */
+    if (likely(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == thread_id() && (uint32_t)off < s->limit &&
+               off * s->div_magic < s->div_magic && w[1] != mark)) {
       w[0] = s->local_free ^ s->key;
       w[1] = mark;
       s->local_free = (uint32_t)off;
@@ -121,7 +122,8 @@ static struct block_ref block_lookup(const void *p, const char *what) {
     struct chunk *c = chunk_of(p);
     struct span *s = c->pagemap[page_index(c, p)];
     uint64_t off = u - (uintptr_t)s->base;
-    if (s->kind == SPAN_SMALL && off * s->div_magic < s->div_magic) {
+    if (s->kind == SPAN_SMALL && off < __atomic_load_n(&s->limit, __ATOMIC_RELAXED) &&
+        off * s->div_magic < s->div_magic) {
       /* (In annotate mode the tool itself reports uses of freed blocks.) */
       if (!annotate_mode && ((const uint64_t *)p)[1] == free_mark(s, p)) report_invalid("use of a freed block in", p);
       r.kind = BLOCK_SMALL;

@@ -277,7 +277,7 @@ void span_emptied(struct arena *a, struct span *s) {
   } else {
     span_list_remove(partial, s);
   }
-  size_t bytes = s->limit;
+  size_t bytes = (size_t)s->npages * PAGE_SIZE;
   if (a->empty_bytes + bytes <= ARENA_EMPTY_CACHE) {
     a->empty_bytes += bytes;
     span_list_push_tail(partial, s, LIST_PARTIAL);
@@ -337,7 +337,7 @@ static void *refill(size_t size) {
   struct span *s = a->current[c];
   if (s != &empty_span) {
     if (s->free != OFFSET_END && s->free >= s->limit) report_invalid("corrupted free list in span", s->base);
-    if (s->free != OFFSET_END || span_collect_local(s)) return small_pop(a, size);
+    if (s->free != OFFSET_END || span_collect_local(s) || span_carve(s)) return small_pop(a, size);
     /* Every block is out: unpin and park the span until a free comes back. */
     s->used--;
     span_list_push(&a->full[c], s, LIST_FULL);
@@ -347,7 +347,7 @@ static void *refill(size_t size) {
   s = a->partial[c].head;
   if (s) {
     span_list_remove(&a->partial[c], s);
-    if (s->used == 0) a->empty_bytes -= s->limit;
+    if (s->used == 0) a->empty_bytes -= (size_t)s->npages * PAGE_SIZE;
     if (s->free == OFFSET_END) span_collect_local(s);
   } else if (!(s = reclaim(a, c))) {
     s = backend_alloc_span(c, a->owner_word);
@@ -466,6 +466,8 @@ static void free_classified(void *p) {
       uint64_t off = u - (uintptr_t)s->base;
       if (off * s->div_magic >= s->div_magic)
         report_invalid("invalid free: pointer inside a block, not its start:", p);
+      if (off >= __atomic_load_n(&s->limit, __ATOMIC_RELAXED))
+        report_invalid("invalid free: not a block libarena handed out:", p);
       free_small_checked(s, p);
       return;
     }

@@ -38,18 +38,20 @@ static void check_small(struct checker *k, struct span *s) {
   const struct class_info *ci = &classes[s->size_class];
   if (s->size_class >= NUM_CLASSES || s->block_size != ci->block_size || s->npages != ci->span_pages ||
       s->capacity != ci->capacity || s->div_magic != ci->div_magic ||
-      s->limit != s->npages * PAGE_SIZE || (uint64_t)s->block_size * s->capacity != s->limit) {
+      (uint64_t)s->block_size * s->capacity != s->npages * PAGE_SIZE) {
     problem(k, "small span geometry does not match its class", s->base);
     return;
   }
   uintptr_t owner = __atomic_load_n(&s->owner, __ATOMIC_ACQUIRE);
+  uint32_t limit = __atomic_load_n(&s->limit, __ATOMIC_RELAXED);
+  if (limit > s->npages * PAGE_SIZE || limit % s->block_size) problem(k, "span carved past its end or off a block", s->base);
   if ((owner & ~OWNER_FULL) != k->me && owner != 0) return; /* another live thread's */
   uint32_t nfree = check_list(k, s, s->free);
   uint32_t nlocal = check_list(k, s, s->local_free);
   if (nfree == UINT32_MAX || nlocal == UINT32_MAX) return;
   uint32_t pin = s->list == LIST_NONE && owner != 0;
-  if ((uint64_t)nfree + nlocal + s->used != s->capacity + pin)
-    problem(k, "span block count: free + local_free + used != capacity", s->base);
+  if ((uint64_t)nfree + nlocal + s->used != s->limit / s->block_size + pin)
+    problem(k, "span block count: free + local_free + used != blocks carved", s->base);
 }
 
 static void check_chunk(struct chunk *c, void *arg) {

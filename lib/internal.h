@@ -102,12 +102,14 @@ extern uint8_t chunk_map[CHUNK_MAP_ENTRIES] internal;
  *   SPAN_FREE   a free run held by the back end
  *   SPAN_NONE   not the first page of anything (a page inside another run)
  *
- * Free lists hold 32-bit offsets from `base`; OFFSET_END ends a list. The link
+ * Blocks are carved lazily: those below `limit` exist, those above were never
+ * handed out. Free lists hold 32-bit offsets from `base`; OFFSET_END ends a list. The link
  * stored in a free block's first word is (next offset ^ key); its second word
  * is the free mark (the key). Invariants of a small span:
  *   - block_size * capacity == npages * PAGE_SIZE (no slack: every offset that
- *     is a multiple of block_size starts a block);
- *   - every block is in exactly one of: the program's hands (no mark), `free`,
+ *     is a multiple of block_size starts a block); limit is a multiple of
+ *     block_size, at most npages * PAGE_SIZE;
+ *   - every carved block is in exactly one of: the program's hands (no mark), `free`,
  *     `local_free`, its owner arena's remote list, the free list of a reclaimed
  *     copy (marked);
  *   - used == blocks in the program's hands (plus blocks in transit to the
@@ -127,7 +129,7 @@ struct arena;
 struct __attribute__((aligned(64))) span {
   /* hot: read by malloc and free fast paths (first cache line) */
   uint32_t free;       /* allocation list (offset), OFFSET_END when empty */
-  uint32_t limit;      /* npages * PAGE_SIZE for a small span; 0 otherwise */
+  uint32_t limit;      /* small span: bytes carved into blocks so far; 0 otherwise */
   char *base;          /* first byte of the span's first page */
   uint64_t key;        /* secret for link encoding and free marks */
   uint64_t div_magic;  /* ceil(2^64 / block_size): offset * magic < magic <=> aligned */
@@ -395,6 +397,7 @@ void backend_each_huge(void (*fn)(struct huge_header *, void *), void *arg) inte
 /* ---- span.c ------------------------------------------------------------- */
 void span_describe_small(struct span *s, unsigned cls, uintptr_t owner) internal;
 void span_init_small(struct span *s, struct arena *a) internal;
+bool span_carve(struct span *s) internal;
 void span_push_local(struct span *s, void *block) internal;
 bool span_collect_local(struct span *s) internal;
 bool span_contains_free(struct span *s, const void *p) internal;

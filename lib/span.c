@@ -6,10 +6,10 @@
  * when `free` runs dry the refill path swaps `local_free` in whole. */
 #include "internal.h"
 
-/* Carves the span's pages into blocks, every block on `free` and marked free. */
 /* The descriptor's identity and geometry, set while the back end still holds
  * its lock (backend_alloc_span), so that a heap walk never sees a half-made
- * span: it is owned by the requesting thread from the first moment. */
+ * span: it is owned by the requesting thread from the first moment. No block
+ * is carved yet (limit == 0). */
 void span_describe_small(struct span *s, unsigned cls, uintptr_t owner) {
   const struct class_info *ci = &classes[cls];
   s->kind = SPAN_SMALL;
@@ -17,25 +17,38 @@ void span_describe_small(struct span *s, unsigned cls, uintptr_t owner) {
   s->block_size = ci->block_size;
   s->capacity = ci->capacity;
   s->div_magic = ci->div_magic;
-  s->limit = ci->span_pages * (uint32_t)PAGE_SIZE;
+  __atomic_store_n(&s->limit, 0, __ATOMIC_RELAXED);
   s->free = s->local_free = OFFSET_END;
   s->used = 0;
   s->list = LIST_NONE;
   __atomic_store_n(&s->owner, owner, __ATOMIC_RELEASE);
 }
 
-/* Carves a described span into blocks (outside any lock). */
+/* Gives a described span its key and arena and carves its first blocks
+ * (outside any lock). */
 void span_init_small(struct span *s, struct arena *a) {
-  const struct class_info *ci = &classes[s->size_class];
   s->key = mix64(global_secret ^ (uintptr_t)s->base ^ os_now_ms());
   __atomic_store_n(&s->arena, a, __ATOMIC_RELEASE);
-  uint32_t size = ci->block_size;
+  span_carve(s);
+}
+
+/* Carving is lazy: each call turns the next page's worth of the span (at
+ * least 4 blocks) into free blocks on the (empty) `free` list, so a class
+ * used a few times costs a page, not a span. Blocks past `limit` were never
+ * handed out, and free refuses them. Returns false when all is carved. */
+bool span_carve(struct span *s) {
+  uint32_t size = s->block_size;
+  uint32_t first = s->limit / size;
+  uint32_t n = (uint32_t)PAGE_SIZE / size;
+  if (n < 4) n = 4;
+  if (n > s->capacity - first) n = s->capacity - first;
+  if (n == 0) return false;
 #ifdef ARENA_SECURE
-  /* Random order (Fisher-Yates over block indices; capacity <= 256). */
+  /* Random order within the batch (Fisher-Yates; a batch has <= 256 blocks). */
   uint16_t order[256];
-  uint64_t x = s->key;
-  for (uint32_t i = 0; i < ci->capacity; i++) order[i] = (uint16_t)i;
-  for (uint32_t i = ci->capacity - 1; i > 0; i--) {
+  uint64_t x = s->key ^ first;
+  for (uint32_t i = 0; i < n; i++) order[i] = (uint16_t)(first + i);
+  for (uint32_t i = n - 1; i > 0; i--) {
     x ^= x << 13, x ^= x >> 7, x ^= x << 17;
     uint32_t j = (uint32_t)(x % (i + 1));
     uint16_t t = order[i];
@@ -44,16 +57,20 @@ void span_init_small(struct span *s, struct arena *a) {
   }
 #define BLOCK_AT(i) ((uint32_t)order[i] * size)
 #else
-#define BLOCK_AT(i) ((i) * size) /* address order: a fresh span is handed out sequentially */
+#define BLOCK_AT(i) ((first + (i)) * size) /* address order: handed out sequentially */
 #endif
-  for (uint32_t i = 0; i < ci->capacity; i++) {
+  for (uint32_t i = 0; i < n; i++) {
     uint64_t *w = (uint64_t *)(s->base + BLOCK_AT(i));
-    uint32_t next = i + 1 < ci->capacity ? BLOCK_AT(i + 1) : OFFSET_END;
+    uint32_t next = i + 1 < n ? BLOCK_AT(i + 1) : OFFSET_END;
     w[0] = next ^ s->key;
     w[1] = free_mark(s, w);
   }
   s->free = BLOCK_AT(0);
 #undef BLOCK_AT
+  /* Atomic: other threads freeing or resizing their blocks of this span read
+   * it (they only ever see it grow past their own block). */
+  __atomic_store_n(&s->limit, (first + n) * size, __ATOMIC_RELAXED);
+  return true;
 }
 
 /* A free by the owner, or by a holder of the abandoned lock, that did not
