@@ -1,7 +1,7 @@
 /* The public arena_* entry points. malloc and free have one inline fast path
  * each and one unlikely branch into a noinline slow path:
  *
- *   malloc(n <= 32 KiB): class = table[(n + 15) / 16]; span = arena->current[class];
+ *   malloc(n <= 64 KiB): class = table[(n + 15) / 16]; span = arena->current[class];
  *                        pop span->free (an offset < span->limit, else refill).
  *   free(p):             chunk map says p's 2 MiB region is a chunk; span from the
  *                        chunk's page map; this thread owns the span; p is a carved

@@ -13,7 +13,7 @@
  *               the cache of empty chunks and freed huge mappings;
  *             abandoned spans (one lock): spans of exited threads.
  *
- *   size <= SMALL_MAX (32 KiB)      small: a block of a size class in a span
+ *   size <= SMALL_MAX (64 KiB)      small: a block of a size class in a span
  *   size <= LARGE_MAX (1 MiB)       large: a page run of its own in a chunk
  *   size  > LARGE_MAX               huge:  its own mapping, 2 MiB aligned
  *
@@ -64,9 +64,9 @@
 #define CHUNK_MAP_ENTRIES ((size_t)1 << (ADDRESS_BITS - CHUNK_SHIFT))
 
 #define MIN_ALIGN 16
-#define SMALL_MAX ((size_t)32 << 10)
+#define SMALL_MAX ((size_t)64 << 10)
 #define LARGE_MAX ((size_t)1 << 20)
-#define NUM_CLASSES 72 /* 16..128 by 16, then 8 classes per doubling to 32 KiB */
+#define NUM_CLASSES 80 /* 16..128 by 16, then 8 classes per doubling to 64 KiB */
 
 /* ---- hardened build -------------------------------------------------------
  * make SECURE=1 builds lib/libarena-secure.so with ARENA_SECURE: the last 8

@@ -370,7 +370,7 @@ static void test_posix_memalign_bad_alignment(void **state) {
  * 0 1 2 3 4 12 24 48 100 4095 4097 1M+1, aligned to the next power of two
  * (aligned_alloc is memalign in 2.36); aligned_alloc(2^63, 100) = NULL/ENOMEM,
  * aligned_alloc(SIZE_MAX, 100) = NULL/EINVAL.
- * arena.h documents arena_aligned_alloc as rejecting them (NULL/EINVAL). */
+ * arena.h documents arena_aligned_alloc with the same 2.36 semantics. */
 static const size_t non_pow2[] = {0, 3, 12, 24, 48, 100, 4095, 4097, 12288, (1 << 20) + 1};
 
 static void test_aligned_alloc_odd_alignment_libc(void **state) {

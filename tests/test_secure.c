@@ -188,7 +188,7 @@ static void overflow_large(size_t n) {
   ((volatile unsigned char *)launder(p))[u] = 1; /* first byte of the guard page */
   _exit(0);
 }
-static void c_guard_large_40k(void) { overflow_large(40 * KiB); }
+static void c_guard_large_70k(void) { overflow_large(70 * KiB); }
 static void c_guard_large_300k(void) { overflow_large(300 * KiB + 5); }
 static void c_guard_large_1m(void) { overflow_large(1 * MiB); }
 static void c_guard_large_aligned(void) {
@@ -198,7 +198,7 @@ static void c_guard_large_aligned(void) {
   _exit(0);
 }
 
-static void test_guard_large_40k(void **s) { (void)s; expect_segv(c_guard_large_40k); }
+static void test_guard_large_70k(void **s) { (void)s; expect_segv(c_guard_large_70k); }
 static void test_guard_large_300k(void **s) { (void)s; expect_segv(c_guard_large_300k); }
 static void test_guard_large_1m(void **s) { (void)s; expect_segv(c_guard_large_1m); }
 static void test_guard_large_aligned(void **s) { (void)s; expect_segv(c_guard_large_aligned); }
@@ -397,7 +397,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_canary_remote),
       cmocka_unit_test(test_canary_aligned),
       cmocka_unit_test(test_usable_size_is_safe),
-      cmocka_unit_test(test_guard_large_40k),
+      cmocka_unit_test(test_guard_large_70k),
       cmocka_unit_test(test_guard_large_300k),
       cmocka_unit_test(test_guard_large_1m),
       cmocka_unit_test(test_guard_large_aligned),
