@@ -119,8 +119,8 @@ static size_t take_size(struct input *in) {
   switch (sel % 8) {
   case 0: return v;                                  /* 0..255 */
   case 1: return (size_t)v * 16 + (sel >> 3);        /* around every 16-byte class */
-  case 2: return ((size_t)v << 7) + (sel >> 3);      /* small: up to 32 KiB */
-  case 3: return ((size_t)32 << 10) + (sel >> 3) - 16 + (v & 31); /* small/large boundary */
+  case 2: return ((size_t)v << 8) + (sel >> 3);      /* small: up to 64 KiB */
+  case 3: return ((size_t)64 << 10) + (sel >> 3) - 16 + (v & 31); /* small/large boundary */
   case 4: return ((size_t)v << 12) + (sel >> 3);     /* large: up to 1 MiB */
   case 5: return ((size_t)1 << 20) + ((size_t)v << 8) - 64 + (sel >> 3); /* large/huge boundary */
   case 6: return ((size_t)(v & 7) + 1) << 20 | (sel >> 3); /* huge */
