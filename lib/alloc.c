@@ -39,7 +39,7 @@ __attribute__((visibility("default"))) void arena_free(void *p) {
       w[1] = mark;
       s->local_free = (uint32_t)off;
       if (likely(--s->used != 0)) return;
-      span_emptied(thread_arena, s);
+      span_event(thread_arena, s);
       return;
     }
   }

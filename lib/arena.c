@@ -136,7 +136,7 @@ void abandoned_lock(void) { pthread_mutex_lock(&abandoned_mutex); }
 void abandoned_unlock(void) { pthread_mutex_unlock(&abandoned_mutex); }
 void abandoned_after_fork_child(void) { pthread_mutex_init(&abandoned_mutex, NULL); }
 
-static bool span_has_free(const struct span *s) { return s->used < s->capacity; }
+static bool span_has_free(const struct span *s) { return span_out(s) < s->capacity; }
 
 static void abandoned_remove(struct span *s) {
   if (s->list == LIST_ABANDONED_FULL) {
@@ -258,25 +258,30 @@ static void remote_free(struct arena *me, struct span *s, void *p) {
   if (++o->count >= REMOTE_BATCH) outbox_flush(o, false);
 }
 
-static void span_unfull(struct arena *a, struct span *s) {
-  span_list_remove(&a->full[s->size_class], s);
-  span_list_push(&a->partial[s->size_class], s, LIST_PARTIAL);
-  set_owner(s, a->owner_word);
+/* A span whose blocks are all out leaves the current slot for the full list
+ * until a quarter of it is free again: rejoining the partial list with one
+ * or two free blocks would send the next malloc straight back to refill. */
+static void span_park_full(struct arena *a, struct span *s) {
+  span_list_push(&a->full[s->size_class], s, LIST_FULL);
+  uint32_t quarter = (s->capacity + 3) / 4;
+  span_set_bias(s, (int32_t)(s->capacity - quarter));
 }
 
-/* A span that is not current got its last block back (the current span is
- * pinned and never gets here). Keep it at the tail of its partial list while
- * the arena's cache of empty spans has room, so that a program cycling
- * through a few spans' worth of blocks does not re-carve them each time;
- * otherwise give it back to the back end. */
-void span_emptied(struct arena *a, struct span *s) {
+/* A span of ours whose counter reached 0 (the current span never does): a
+ * full span has a quarter of its blocks back and rejoins the partial list;
+ * a partial span is empty. An empty span stays at the tail of its partial
+ * list while the arena's cache of empty spans has room, so that a program
+ * cycling through a few spans' worth of blocks does not re-carve them each
+ * time; otherwise it goes back to the back end. */
+void span_event(struct arena *a, struct span *s) {
   struct span_list *partial = &a->partial[s->size_class];
   if (s->list == LIST_FULL) {
     span_list_remove(&a->full[s->size_class], s);
-    set_owner(s, a->owner_word);
-  } else {
-    span_list_remove(partial, s);
+    span_set_bias(s, 0);
+    span_list_push(partial, s, LIST_PARTIAL);
+    return;
   }
+  span_list_remove(partial, s);
   size_t bytes = (size_t)s->npages * PAGE_SIZE;
   if (a->empty_bytes + bytes <= ARENA_EMPTY_CACHE) {
     a->empty_bytes += bytes;
@@ -286,30 +291,17 @@ void span_emptied(struct arena *a, struct span *s) {
   backend_free_span(s); /* retires the descriptor under the back-end lock */
 }
 
-/* A block came back to one of the owner's spans by a slow path: a free by
- * the owner into a full span (which rejoins the partial list at once, so the
- * owner's next frees there are fast again) or a remote free (a full span then
- * waits until a quarter of it is free: remote blocks trickle in, and a span
- * with one or two free blocks would send the next malloc straight back to
- * refill). */
-static void owner_took_back(struct arena *a, struct span *s, uintptr_t owner, bool remote) {
-  if (s->used == 0) {
-    span_emptied(a, s);
-    return;
-  }
-  if ((owner & OWNER_FULL) && (!remote || s->capacity - s->used >= (s->capacity + 3) / 4)) span_unfull(a, s);
-}
 
 /* Takes one block freed by another thread into the owner's lists. */
 static void remote_receive(struct arena *a, void *p, bool have_abandoned_lock) {
   struct span *s = span_of(p);
   uintptr_t owner = span_owner(s);
-  if ((owner & ~OWNER_FULL) != a->owner_word) {
+  if (owner != a->owner_word) {
     remote_push(s, p, have_abandoned_lock); /* recycled arena: forward */
     return;
   }
   span_push_local(s, p);
-  owner_took_back(a, s, owner, true);
+  if (s->used == 0) span_event(a, s);
 }
 
 static void collect_remote(struct arena *a, bool have_abandoned_lock) {
@@ -332,16 +324,12 @@ static void *refill(size_t size) {
     return NULL;
   }
   unsigned c = size_class(size);
-  outboxes_flush(a, false);
   collect_remote(a, false);
   struct span *s = a->current[c];
   if (s != &empty_span) {
     if (s->free != OFFSET_END && s->free >= s->limit) report_invalid("corrupted free list in span", s->base);
     if (s->free != OFFSET_END || span_collect_local(s) || span_carve(s)) return small_pop(a, size);
-    /* Every block is out: unpin and park the span until a free comes back. */
-    s->used--;
-    span_list_push(&a->full[c], s, LIST_FULL);
-    set_owner(s, a->owner_word | OWNER_FULL);
+    span_park_full(a, s); /* every block is out */
     a->current[c] = &empty_span;
   }
   s = a->partial[c].head;
@@ -357,7 +345,7 @@ static void *refill(size_t size) {
     }
     span_init_small(s, a);
   }
-  s->used++; /* the current span's pin */
+  span_set_bias(s, -1); /* current: free's counter never reaches 0 here */
   a->current[c] = s;
   COUNT(a->counters.refills[c], 1);
   return small_pop(a, size);
@@ -430,9 +418,9 @@ static void release_small(struct span *s, void *p) {
   uintptr_t me = thread_id();
   uintptr_t owner = span_owner(s);
   struct arena *a = thread_arena;
-  if ((owner & ~OWNER_FULL) == me && a != &empty_arena) {
+  if (owner == me && a != &empty_arena) {
     span_push_local(s, p);
-    owner_took_back(a, s, owner, false);
+    if (s->used == 0) span_event(a, s);
     return;
   }
   w[1] = free_mark(s, p);
@@ -495,6 +483,7 @@ static void free_classified(void *p) {
 static void abandon_span(struct span *s) {
   set_owner(s, 0);
   __atomic_store_n(&s->arena, NULL, __ATOMIC_RELEASE);
+  span_set_bias(s, 0); /* abandoned spans count plainly: used == blocks out */
   if (s->used == 0) {
     backend_free_span(s);
     return;
@@ -533,7 +522,6 @@ static void arena_abandon(struct arena *a) {
     struct span *s = a->current[c];
     a->current[c] = &empty_span;
     if (s != &empty_span) {
-      s->used--; /* unpin */
       abandon_span(s);
     }
     abandon_list(&a->partial[c]);

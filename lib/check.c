@@ -45,13 +45,12 @@ static void check_small(struct checker *k, struct span *s) {
   uintptr_t owner = __atomic_load_n(&s->owner, __ATOMIC_ACQUIRE);
   uint32_t limit = __atomic_load_n(&s->limit, __ATOMIC_RELAXED);
   if (limit > s->npages * PAGE_SIZE || limit % s->block_size) problem(k, "span carved past its end or off a block", s->base);
-  if ((owner & ~OWNER_FULL) != k->me && owner != 0) return; /* another live thread's */
+  if (owner != k->me && owner != 0) return; /* another live thread's */
   uint32_t nfree = check_list(k, s, s->free);
   uint32_t nlocal = check_list(k, s, s->local_free);
   if (nfree == UINT32_MAX || nlocal == UINT32_MAX) return;
-  uint32_t pin = s->list == LIST_NONE && owner != 0;
-  if ((uint64_t)nfree + nlocal + s->used != s->limit / s->block_size + pin)
-    problem(k, "span block count: free + local_free + used != blocks carved", s->base);
+  if ((uint64_t)nfree + nlocal + span_out(s) != s->limit / s->block_size)
+    problem(k, "span block count: free + local_free + blocks out != blocks carved", s->base);
 }
 
 static void check_chunk(struct chunk *c, void *arg) {
@@ -109,7 +108,7 @@ static void check_own_arena(struct checker *k) {
     for (s = a->partial[c].head; s; s = s->next)
       if (s->owner != a->owner_word || s->size_class != c) problem(k, "partial span of the wrong class or owner", s->base);
     for (s = a->full[c].head; s; s = s->next)
-      if (s->owner != (a->owner_word | OWNER_FULL)) problem(k, "full span without the full flag", s->base);
+      if (s->owner != a->owner_word || s->bias <= 0) problem(k, "full span of the wrong owner or unbiased", s->base);
   }
 }
 

@@ -112,17 +112,19 @@ extern uint8_t chunk_map[CHUNK_MAP_ENTRIES] internal;
  *   - every carved block is in exactly one of: the program's hands (no mark), `free`,
  *     `local_free`, its owner arena's remote list, the free list of a reclaimed
  *     copy (marked);
- *   - used == blocks in the program's hands (plus blocks in transit to the
- *     owner on its remote list), plus one while the span is its class's
- *     current span: the pin keeps free's fast path from seeing 0 there;
- *   - owner is the owning thread's id, owner | OWNER_FULL while the span is on
- *     its bin's full list, or 0 while abandoned (then only the abandoned lock
- *     may touch it). free's fast path runs only when owner == this thread.
+ *   - blocks out (in the program's hands, or freed remotely and in transit to
+ *     the owner) == used + bias. free's fast path decrements `used` and calls
+ *     span_event when it reaches 0, which happens when: bias 0 (partial
+ *     span): the span is empty; bias > 0 (full span): enough blocks are back
+ *     for it to rejoin the partial list; bias -1 (current span): never;
+ *   - owner is the owning thread's id, or 0 while abandoned (then only the
+ *     abandoned lock may touch it). free's fast path runs only when
+ *     owner == this thread.
  */
 enum span_kind { SPAN_NONE = 0, SPAN_SMALL, SPAN_LARGE, SPAN_FREE, SPAN_HEADER };
 
 #define OFFSET_END UINT32_MAX
-#define OWNER_FULL ((uintptr_t)1) /* span on its bin's full list */
+
 
 struct arena;
 
@@ -135,7 +137,7 @@ struct __attribute__((aligned(64))) span {
   uint64_t div_magic;  /* ceil(2^64 / block_size): offset * magic < magic <=> aligned */
   uintptr_t owner;     /* see above; atomic access */
   uint32_t local_free; /* owner's freed blocks (offset list) */
-  uint32_t used;       /* blocks in the program's hands */
+  uint32_t used;       /* blocks out minus bias: free's fast path acts when it hits 0 */
   struct arena *arena; /* owner arena, NULL when abandoned; atomic access */
   /* cold */
   uint32_t block_size;
@@ -145,6 +147,7 @@ struct __attribute__((aligned(64))) span {
   uint8_t size_class;
   uint8_t list; /* which list the span is on (enum span_list_id) */
   uint8_t fresh; /* large/free run: pages never written since mapped */
+  int32_t bias;  /* small span: see `used` (0, -1 while current, > 0 while full) */
   struct span *next, *prev; /* bin list, back-end run bin, abandoned list */
   char *user;               /* large block: the pointer handed out */
   size_t requested;         /* large block: bytes requested */
@@ -201,6 +204,11 @@ static inline size_t page_index(const struct chunk *c, const void *p) {
 static inline char *page_addr(struct chunk *c, size_t page) {
   return (char *)c + (page << PAGE_SHIFT);
 }
+static inline uint32_t span_out(const struct span *s) { return (uint32_t)((int32_t)s->used + s->bias); }
+static inline void span_set_bias(struct span *s, int32_t bias) {
+  s->used = (uint32_t)((int32_t)span_out(s) - bias);
+  s->bias = bias;
+}
 static inline size_t large_usable(const struct span *s) {
   return (size_t)(s->base + (size_t)(s->npages - GUARD_PAGES) * PAGE_SIZE - s->user);
 }
@@ -225,18 +233,19 @@ struct huge_header {
 /* ---- thread arena --------------------------------------------------------
  * Invariants:
  *   - current[c] is a span of class c owned by this arena, or &empty_span;
- *   - the current span is on no list and pinned (used + 1); every other span
- *     the arena owns is on partial[c] (it has a free block; fully free spans
- *     at the tail, at most ARENA_EMPTY_CACHE bytes of them) or full[c] (owner
- *     has OWNER_FULL);
+ *   - the current span is on no list (bias -1); every other span the arena
+ *     owns is on partial[c] (it has a free block; fully free spans at the
+ *     tail, at most ARENA_EMPTY_CACHE bytes of them; bias 0) or full[c] (bias
+ *     so that the event fires once a quarter of it is free again);
  *   - remote holds blocks other threads freed into this arena's spans, linked
  *     through their first word (pointer ^ secret); REMOTE_CLOSED once the
  *     arena is abandoned, after which frees take the abandoned path. */
 #define REMOTE_CLOSED ((uintptr_t)1)
 
 /* Remote frees are batched: a thread gathers blocks bound for one arena in an
- * outbox and hands the whole chain over with one CAS, at REMOTE_BATCH blocks,
- * when it refills, or when it exits. */
+ * outbox and hands the whole chain over with one CAS when it holds
+ * REMOTE_BATCH blocks, when the outbox is needed for another arena, or when
+ * the thread exits. At most OUTBOXES * REMOTE_BATCH blocks wait this way. */
 #define REMOTE_BATCH 64
 #define OUTBOXES 4
 struct outbox {
@@ -419,7 +428,7 @@ void span_list_remove(struct span_list *l, struct span *s) internal;
 void *arena_alloc_refill(size_t size) internal;
 void free_slow(void *p) internal;
 void free_small_checked(struct span *s, void *p) internal;
-void span_emptied(struct arena *a, struct span *s) internal;
+void span_event(struct arena *a, struct span *s) internal;
 struct arena *arena_get(void) internal;
 void arena_key_create(void) internal;
 void arenas_lock(void) internal;

@@ -20,6 +20,7 @@ void span_describe_small(struct span *s, unsigned cls, uintptr_t owner) {
   __atomic_store_n(&s->limit, 0, __ATOMIC_RELAXED);
   s->free = s->local_free = OFFSET_END;
   s->used = 0;
+  s->bias = 0;
   s->list = LIST_NONE;
   __atomic_store_n(&s->owner, owner, __ATOMIC_RELEASE);
 }

@@ -21,9 +21,9 @@ static void gather_chunk(struct chunk *c, void *arg) {
     if (s->npages == 0) break; /* inconsistent; arena_check reports it */
     if (s->kind == SPAN_SMALL) {
       struct arena_class_stats *cs = &g->st->classes[s->size_class];
-      uint64_t used = __atomic_load_n(&s->used, __ATOMIC_RELAXED);
-      bool pinned = s->list == LIST_NONE && __atomic_load_n(&s->owner, __ATOMIC_RELAXED) != 0;
-      if (pinned && used) used--;
+      /* racy snapshot: the owner may be moving the bias this instant */
+      int64_t out = (int32_t)__atomic_load_n(&s->used, __ATOMIC_RELAXED) + (int64_t)__atomic_load_n(&s->bias, __ATOMIC_RELAXED);
+      uint64_t used = out < 0 ? 0 : out > s->capacity ? s->capacity : (uint64_t)out;
       cs->spans++;
       cs->live_blocks += used;
       cs->capacity += s->capacity;
