@@ -283,11 +283,13 @@ void span_event(struct arena *a, struct span *s) {
   }
   span_list_remove(partial, s);
   size_t bytes = (size_t)s->npages * PAGE_SIZE;
-  if (a->empty_bytes + bytes <= ARENA_EMPTY_CACHE) {
+  size_t cache = a->span_bytes / 8 > ARENA_EMPTY_CACHE_MIN ? a->span_bytes / 8 : ARENA_EMPTY_CACHE_MIN;
+  if (a->empty_bytes + bytes <= cache) {
     a->empty_bytes += bytes;
     span_list_push_tail(partial, s, LIST_PARTIAL);
     return;
   }
+  a->span_bytes -= bytes;
   backend_free_span(s); /* retires the descriptor under the back-end lock */
 }
 
@@ -337,13 +339,16 @@ static void *refill(size_t size) {
     span_list_remove(&a->partial[c], s);
     if (s->used == 0) a->empty_bytes -= (size_t)s->npages * PAGE_SIZE;
     if (s->free == OFFSET_END) span_collect_local(s);
-  } else if (!(s = reclaim(a, c))) {
-    s = backend_alloc_span(c, a->owner_word);
-    if (!s) {
-      errno = ENOMEM;
-      return NULL;
+  } else {
+    if (!(s = reclaim(a, c))) {
+      s = backend_alloc_span(c, a->owner_word);
+      if (!s) {
+        errno = ENOMEM;
+        return NULL;
+      }
+      span_init_small(s, a);
     }
-    span_init_small(s, a);
+    a->span_bytes += (size_t)s->npages * PAGE_SIZE;
   }
   span_set_bias(s, -1); /* current: free's counter never reaches 0 here */
   a->current[c] = s;

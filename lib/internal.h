@@ -235,7 +235,7 @@ struct huge_header {
  *   - current[c] is a span of class c owned by this arena, or &empty_span;
  *   - the current span is on no list (bias -1); every other span the arena
  *     owns is on partial[c] (it has a free block; fully free spans at the
- *     tail, at most ARENA_EMPTY_CACHE bytes of them; bias 0) or full[c] (bias
+ *     tail, at most arena_empty_cache() bytes of them; bias 0) or full[c] (bias
  *     so that the event fires once a quarter of it is free again);
  *   - remote holds blocks other threads freed into this arena's spans, linked
  *     through their first word (pointer ^ secret); REMOTE_CLOSED once the
@@ -253,7 +253,8 @@ struct outbox {
   void *head, *tail; /* chain linked like the remote list */
   uint32_t count;
 };
-#define ARENA_EMPTY_CACHE ((size_t)1 << 20)
+/* Empty spans an arena keeps: 1 MiB, or an eighth of its spans' bytes. */
+#define ARENA_EMPTY_CACHE_MIN ((size_t)1 << 20)
 
 struct arena_counters {
   uint64_t refills[NUM_CLASSES];
@@ -269,6 +270,7 @@ struct arena {
   struct span_list full[NUM_CLASSES];
   struct arena_counters counters;
   size_t empty_bytes; /* bytes of fully free spans kept on partial lists */
+  size_t span_bytes;  /* bytes of all small spans the arena owns */
   struct outbox outbox[OUTBOXES];
 #ifdef ARENA_SECURE
   void *quarantine[QUARANTINE_SLOTS]; /* ring of freed small blocks, oldest at next */
