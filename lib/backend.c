@@ -598,7 +598,11 @@ void *backend_resize_huge(struct huge_header *h, size_t new_size, size_t request
     os_resize_in_place(base, have, want);
   } else if (!os_resize_in_place(base, have, want)) {
     char *dst = os_map_aligned(want, CHUNK_SIZE, 0, false);
+    /* The old range is unmapped by the move itself, and another thread's mmap
+     * may get it at once: its chunk-map entries must be cleared before. */
+    if (dst) chunk_map_set(base, have, MAP_NONE);
     if (dst && !os_move(base, have, dst)) {
+      chunk_map_set(base, have, MAP_HUGE);
       os_unmap(dst + have, want - have); /* only the part still surely ours */
       dst = NULL;
     }
@@ -608,7 +612,6 @@ void *backend_resize_huge(struct huge_header *h, size_t new_size, size_t request
       backend_unlock();
       return NULL;
     }
-    chunk_map_set(base, have, MAP_NONE);
     moved = dst;
     h = (struct huge_header *)dst;
     h->magic = HUGE_MAGIC ^ (uintptr_t)dst;
