@@ -78,8 +78,11 @@ $(BUILD)/fastpath: bench/fastpath/fastpath.c
 	$(CC) -O2 -o $@ $<
 .PHONY: fastpath
 fastpath: deps-bench all $(BUILD)/fastpath
-	bench/fastpath/run.sh $(BUILD)/fastpath $(FASTPATH_LIBS) > results/fastpath.table
-	@cat results/fastpath.table
+	bench/fastpath/run.sh $(BUILD)/fastpath $(FASTPATH_LIBS) > $(BUILD)/fastpath.table
+	{ sed -n '1,/^<!-- table -->/p' results/fastpath.md; cat $(BUILD)/fastpath.table; \
+	  sed -n '/^<!-- end -->/,$$p' results/fastpath.md; } > $(BUILD)/fastpath.md
+	mv $(BUILD)/fastpath.md results/fastpath.md
+	@cat $(BUILD)/fastpath.table
 
 deps-test:
 	@scripts/deps.sh test
