@@ -175,6 +175,7 @@ static struct span *reclaim(struct arena *a, unsigned c) {
   struct span *s = abandoned_partial[c].head;
   if (s) {
     abandoned_remove(s);
+    span_take_xfree(s, XFREE_EMPTY); /* nothing waits there while abandoned */
     __atomic_store_n(&s->arena, a, __ATOMIC_RELEASE);
     set_owner(s, a->owner_word);
     atomic_fetch_add_explicit(&stat_reclaimed, 1, memory_order_relaxed);
@@ -239,8 +240,17 @@ static void outboxes_flush(struct arena *a, bool have_abandoned_lock) {
 
 /* Queues a marked block of span s for the arena that owns s. */
 static void remote_free(struct arena *me, struct span *s, void *p) {
+  /* Straight into the span's own list, one CAS, unless a flag says otherwise. */
+  uint32_t off = (uint32_t)((char *)p - s->base);
+  uint64_t h = atomic_load_explicit(&s->xfree, memory_order_relaxed);
+  while (!(h & (XFREE_DELAYED | XFREE_ABANDONED))) {
+    ((uint64_t *)p)[0] = (uint32_t)h ^ s->key;
+    uint64_t next = ((h & XFREE_COUNT_MASK) + XFREE_COUNT_ONE) | off;
+    if (atomic_compare_exchange_weak_explicit(&s->xfree, &h, next, memory_order_release, memory_order_relaxed))
+      return;
+  }
   struct arena *dest = __atomic_load_n(&s->arena, __ATOMIC_ACQUIRE);
-  if (!dest || me == &empty_arena) {
+  if (!dest || me == &empty_arena || (h & XFREE_ABANDONED)) {
     remote_push(s, p, false);
     return;
   }
@@ -261,10 +271,17 @@ static void remote_free(struct arena *me, struct span *s, void *p) {
 /* A span whose blocks are all out leaves the current slot for the full list
  * until a quarter of it is free again: rejoining the partial list with one
  * or two free blocks would send the next malloc straight back to refill. */
-static void span_park_full(struct arena *a, struct span *s) {
+static bool span_park_full(struct arena *a, struct span *s) {
+  /* From here on other threads' frees must reach us through the arena's list
+   * (which can move the span back); if one got into the span first, use it. */
+  uint64_t empty = XFREE_EMPTY;
+  if (!atomic_compare_exchange_strong_explicit(&s->xfree, &empty, XFREE_DELAYED, memory_order_acq_rel,
+                                               memory_order_relaxed))
+    return false;
   span_list_push(&a->full[s->size_class], s, LIST_FULL);
   uint32_t quarter = (s->capacity + 3) / 4;
   span_set_bias(s, (int32_t)(s->capacity - quarter));
+  return true;
 }
 
 /* A span of ours whose counter reached 0 (the current span never does): a
@@ -278,6 +295,7 @@ void span_event(struct arena *a, struct span *s) {
   if (s->list == LIST_FULL) {
     span_list_remove(&a->full[s->size_class], s);
     span_set_bias(s, 0);
+    span_take_xfree(s, XFREE_EMPTY); /* lift XFREE_DELAYED */
     span_list_push(partial, s, LIST_PARTIAL);
     return;
   }
@@ -330,8 +348,12 @@ static void *refill(size_t size) {
   struct span *s = a->current[c];
   if (s != &empty_span) {
     if (s->free != OFFSET_END && s->free >= s->limit) report_invalid("corrupted free list in span", s->base);
-    if (s->free != OFFSET_END || span_collect_local(s) || span_carve(s)) return small_pop(a, size);
-    span_park_full(a, s); /* every block is out */
+    if (s->free != OFFSET_END || span_collect_local(s) || span_collect_xfree(s) || span_carve(s))
+      return small_pop(a, size);
+    if (!span_park_full(a, s)) { /* every block is out, but one just came back */
+      span_collect_xfree(s);
+      return small_pop(a, size);
+    }
     a->current[c] = &empty_span;
   }
   s = a->partial[c].head;
@@ -351,6 +373,7 @@ static void *refill(size_t size) {
     a->span_bytes += (size_t)s->npages * PAGE_SIZE;
   }
   span_set_bias(s, -1); /* current: free's counter never reaches 0 here */
+  if (s->free == OFFSET_END) span_collect_xfree(s);
   a->current[c] = s;
   COUNT(a->counters.refills[c], 1);
   return small_pop(a, size);
@@ -489,6 +512,7 @@ static void abandon_span(struct span *s) {
   set_owner(s, 0);
   __atomic_store_n(&s->arena, NULL, __ATOMIC_RELEASE);
   span_set_bias(s, 0); /* abandoned spans count plainly: used == blocks out */
+  span_take_xfree(s, XFREE_ABANDONED); /* from now on frees take the abandoned lock */
   if (s->used == 0) {
     backend_free_span(s);
     return;

@@ -148,6 +148,12 @@ struct __attribute__((aligned(64))) span {
   uint8_t list; /* which list the span is on (enum span_list_id) */
   uint8_t fresh; /* large/free run: pages never written since mapped */
   int32_t bias;  /* small span: see `used` (0, -1 while current, > 0 while full) */
+  /* Blocks freed by other threads straight into this span: bits 0-31 the
+   * first offset (a list linked like local_free), bits 32-61 the count, and
+   * two flags that send those frees elsewhere instead: XFREE_DELAYED (the
+   * span is parked full: to the owner arena's remote list, which can move
+   * it back) and XFREE_ABANDONED (to the abandoned lock). */
+  _Atomic uint64_t xfree;
   struct span *next, *prev; /* bin list, back-end run bin, abandoned list */
   char *user;               /* large block: the pointer handed out */
   size_t requested;         /* large block: bytes requested */
@@ -156,6 +162,12 @@ struct __attribute__((aligned(64))) span {
 static inline uint64_t canary_value(const struct span *s, const void *block) {
   return (s->key * 0x9e3779b97f4a7c15ull) ^ (uintptr_t)block;
 }
+#define XFREE_EMPTY ((uint64_t)OFFSET_END)
+#define XFREE_COUNT_ONE ((uint64_t)1 << 32)
+#define XFREE_COUNT_MASK ((((uint64_t)1 << 30) - 1) << 32)
+#define XFREE_DELAYED ((uint64_t)1 << 63)
+#define XFREE_ABANDONED ((uint64_t)1 << 62)
+
 enum span_list_id { LIST_NONE = 0, LIST_PARTIAL, LIST_FULL, LIST_ABANDONED, LIST_ABANDONED_FULL, LIST_RUNS };
 
 struct span_list {
@@ -411,6 +423,8 @@ void span_init_small(struct span *s, struct arena *a) internal;
 bool span_carve(struct span *s) internal;
 void span_push_local(struct span *s, void *block) internal;
 bool span_collect_local(struct span *s) internal;
+bool span_collect_xfree(struct span *s) internal;
+uint32_t span_take_xfree(struct span *s, uint64_t flags) internal;
 bool span_contains_free(struct span *s, const void *p) internal;
 /* The free mark is the span's secret itself: a block holds it in its second
  * word only while free (or by a 2^-64 coincidence, which cannot be produced
