@@ -100,8 +100,10 @@ clean:
 	rm -rf $(BUILD) lib/libarena.so* lib/libarena.a lib/libarena.pc lib/libarena-secure.so*
 
 # Test, stress and bench rules live beside their sources. stress.mk and
-# bench.mk append to TEST_PROGRAMS / TEST_SCRIPTS; tests.mk runs them all.
+# bench.mk append to TEST_PROGRAMS (judged by exit status), TEST_CMOCKA_PROGRAMS
+# (cmocka, counted test by test) and TEST_SCRIPTS; tests.mk runs them all.
 TEST_PROGRAMS :=
+TEST_CMOCKA_PROGRAMS :=
 TEST_SCRIPTS :=
 -include stress/stress.mk
 -include bench/bench.mk

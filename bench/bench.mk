@@ -1,6 +1,7 @@
 # Benchmark suite (docs/benchmarks.md). Included by the root Makefile.
 #   make bench        full suite, every allocator, report in results/
-#   make bench-quick  every workload briefly (CI); under 10 minutes on 2 cores
+#   make bench-quick  every workload briefly (CI); under 10 minutes on 2 cores;
+#                     its report goes to build/bench/quick/, leaving results/ alone
 #   make bench-tlb    perf stat TLB counters per allocator, side by side
 # Options go through BENCH_ARGS, e.g.
 #   make bench BENCH_ARGS="--allocators=glibc,jemalloc,mine=/opt/lib/libmine.so --threads=1,4"
@@ -52,7 +53,7 @@ $(BENCH_BUILD)/test_recorder: $(BENCH_BUILD)/selftest/test_recorder.o $(BENCH_BU
 
 BENCH_TESTS := $(BENCH_BUILD)/test_tlbmodel $(BENCH_BUILD)/test_utilization $(BENCH_BUILD)/test_shim \
                $(BENCH_BUILD)/test_recorder
-TEST_PROGRAMS += $(BENCH_TESTS)
+TEST_CMOCKA_PROGRAMS += $(BENCH_TESTS)
 
 .PHONY: bench bench-quick bench-tlb bench-build bench-selftest bench-deps
 bench-build: $(BENCH_BUILD)/bench $(BENCH_BUILD)/librecord.so
@@ -71,7 +72,7 @@ bench: bench-deps
 	python3 bench/run.py $(BENCH_ARGS)
 bench-quick: bench-deps
 	@$(MAKE) --no-print-directory -s all bench-build
-	python3 bench/run.py --quick $(BENCH_ARGS)
+	python3 bench/run.py --quick --out $(BENCH_BUILD)/quick $(BENCH_ARGS)
 bench-tlb: bench-deps
 	@$(MAKE) --no-print-directory -s all bench-build
 	bench/perf-tlb.sh $(BENCH_ARGS)

@@ -35,9 +35,9 @@ TEST_OWN_SCRIPTS += tests/test_valgrind.sh tests/fuzz/test_fuzz.sh
 
 .PHONY: test tests-build glibc-probe
 
-test: deps-test all secure tests-build $(TEST_PROGRAMS)
+test: deps-test all secure tests-build $(TEST_PROGRAMS) $(TEST_CMOCKA_PROGRAMS)
 	@TEST_BUILD_DIR=$(CURDIR)/$(TEST_BUILD) ARENA_TEST_SO=$(CURDIR)/lib/libarena.so \
-	  tests/run.sh --cmocka $(TEST_CMOCKA) --plain $(TEST_PROGRAMS) \
+	  tests/run.sh --cmocka $(TEST_CMOCKA) $(TEST_CMOCKA_PROGRAMS) --plain $(TEST_PROGRAMS) \
 	  --script $(TEST_OWN_SCRIPTS) $(TEST_SCRIPTS)
 
 tests-build: $(TEST_CMOCKA) $(TEST_HELPERS)
