@@ -53,6 +53,16 @@ lib/libarena-secure.so: $(SECURE_OBJS)
 	$(CC) -shared -Wl,-soname,libarena-secure.so -Wl,-z,now -Wl,--no-undefined -o $@ $(SECURE_OBJS) -lpthread
 secure: lib/libarena-secure.so
 
+# A build without the default checks, only to measure their cost (docs/reliability.md).
+UNCHECKED_OBJS := $(LIB_SRCS:lib/%.c=$(BUILD)/unchecked/%.o)
+$(BUILD)/unchecked/%.o: lib/%.c $(LIB_HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -DARENA_UNCHECKED -c $< -o $@
+lib/libarena-unchecked.so: $(UNCHECKED_OBJS)
+	$(CC) -shared -Wl,-soname,libarena-unchecked.so -Wl,-z,now -Wl,--no-undefined -o $@ $(UNCHECKED_OBJS) -lpthread
+.PHONY: unchecked
+unchecked: lib/libarena-unchecked.so
+
 lib/libarena.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $(LIB_OBJS)
 lib/libarena.pc: scripts/libarena.pc.in Makefile
@@ -97,7 +107,7 @@ lint: all
 	  --inline-suppr --suppress=missingIncludeSystem -D__x86_64__ -D__GNUC__ -Iinclude -Ilib lib
 
 clean:
-	rm -rf $(BUILD) lib/libarena.so* lib/libarena.a lib/libarena.pc lib/libarena-secure.so*
+	rm -rf $(BUILD) lib/libarena.so* lib/libarena.a lib/libarena.pc lib/libarena-secure.so* lib/libarena-unchecked.so
 
 # Test, stress and bench rules live beside their sources. stress.mk and
 # bench.mk append to TEST_PROGRAMS (judged by exit status), TEST_CMOCKA_PROGRAMS

@@ -32,11 +32,19 @@ __attribute__((visibility("default"))) void arena_free(void *p) {
     uint64_t off = u - (uintptr_t)s->base;
     uint64_t mark = free_mark(s, p);
     uint64_t *w = p;
+#ifdef ARENA_UNCHECKED
+    if (likely(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == thread_id())) {
+#else
     /* off < 2 MiB (the page map put p inside s), so a 32-bit compare suffices */
     if (likely(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == thread_id() && (uint32_t)off < s->limit &&
                off * s->div_magic < s->div_magic && w[1] != mark)) {
+#endif
       w[0] = s->local_free ^ s->key;
+#ifndef ARENA_UNCHECKED
       w[1] = mark;
+#else
+      (void)mark;
+#endif
       s->local_free = (uint32_t)off;
       if (likely(--s->used != 0)) return;
       span_event(thread_arena, s);

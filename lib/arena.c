@@ -422,9 +422,9 @@ static void quarantine_flush(struct arena *a) {
 #endif
 
 void free_small_checked(struct span *s, void *p) {
-  uint64_t *w = p;
-  uint64_t mark = free_mark(s, p);
-  if (w[1] == mark) report_invalid("double free (or free of a block never allocated) of", p);
+#ifndef ARENA_UNCHECKED
+  if (((uint64_t *)p)[1] == free_mark(s, p)) report_invalid("double free (or free of a block never allocated) of", p);
+#endif
 #ifdef ARENA_SECURE
   if (*(uint64_t *)((char *)p + s->block_size - CANARY_SIZE) != canary_value(s, p))
     report_invalid("heap overflow: canary after the block damaged at", p);
@@ -432,7 +432,7 @@ void free_small_checked(struct span *s, void *p) {
 #endif
   if (unlikely(annotate_mode)) annotate_free(p, s->block_size - CANARY_SIZE);
 #ifdef ARENA_SECURE
-  w[1] = mark; /* free from now on: a second free is caught in quarantine too */
+  ((uint64_t *)p)[1] = free_mark(s, p); /* free from now on: a second free is caught in quarantine too */
   p = quarantine_swap(thread_arena, p);
   if (!p) return;
   s = span_of(p);

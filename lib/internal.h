@@ -80,6 +80,10 @@
 #else
 #define CANARY_SIZE 0
 #endif
+/* ARENA_UNCHECKED (make unchecked: lib/libarena-unchecked.so) drops the
+ * default build's O(1) checks from the fast paths and the free mark, and
+ * exists only to measure what those checks cost; it is never installed. */
+
 /* Largest request served from a size class. */
 #define SMALL_REQUEST_MAX (SMALL_MAX - CANARY_SIZE)
 
@@ -466,7 +470,9 @@ static inline void *small_pop(struct arena *a, size_t size) {
   if (unlikely(off >= s->limit)) return arena_alloc_refill(size);
   char *block = s->base + off;
   s->free = link_decode(s, block);
+#ifndef ARENA_UNCHECKED
   ((uint64_t *)block)[1] = 0; /* clear the free mark */
+#endif
   s->used++;
 #ifdef ARENA_SECURE
   *(uint64_t *)(block + s->block_size - CANARY_SIZE) = canary_value(s, block);
