@@ -68,7 +68,10 @@ noinline void *alloc_slow(size_t size, size_t align, bool zero) {
     return p;
   }
   if (likely(!annotate_mode)) {
-    if (size <= LARGE_MAX && align <= LARGE_MAX / 4) return backend_alloc_large(size, align, size, zero);
+    if (size <= LARGE_MAX && align <= LARGE_MAX / 4) {
+      void *p = align <= PAGE_SIZE ? arena_large_from_stash(size, zero) : NULL;
+      return p ? p : backend_alloc_large(size, align, size, zero);
+    }
     return backend_alloc_huge(size, align, size, zero);
   }
   /* Annotate mode: the block is unpoisoned before it is zeroed. */

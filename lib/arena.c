@@ -462,6 +462,45 @@ static void release_small(struct span *s, void *p) {
 
 static void free_classified(void *p);
 
+/* ---- large-block stash ---------------------------------------------------- */
+
+static void large_free(struct span *s) {
+  struct arena *a = thread_arena;
+  size_t bytes = (size_t)s->npages * PAGE_SIZE;
+  if (a == &empty_arena || bytes > LARGE_STASH_BYTES || s->user != s->base) {
+    backend_free_large(s);
+    return;
+  }
+  backend_large_stash(s);
+  while (a->large_stashed == LARGE_STASH || a->large_stash_bytes + bytes > LARGE_STASH_BYTES) {
+    struct span *old = a->large_stash[0];
+    a->large_stash_bytes -= (size_t)old->npages * PAGE_SIZE;
+    memmove(a->large_stash, a->large_stash + 1, --a->large_stashed * sizeof(a->large_stash[0]));
+    backend_free_stashed(old);
+  }
+  a->large_stash[a->large_stashed++] = s;
+  a->large_stash_bytes += bytes;
+}
+
+/* A stashed run of at least the pages needed and at most a quarter more. */
+void *arena_large_from_stash(size_t size, bool zero) {
+  struct arena *a = thread_arena;
+  uint32_t need = (uint32_t)((size + PAGE_SIZE - 1) / PAGE_SIZE) + GUARD_PAGES;
+  for (unsigned i = a->large_stashed; i-- > 0;) {
+    struct span *s = a->large_stash[i];
+    if (s->npages < need || s->npages > need + need / 4) continue;
+    a->large_stash_bytes -= (size_t)s->npages * PAGE_SIZE;
+    memmove(a->large_stash + i, a->large_stash + i + 1, (--a->large_stashed - i) * sizeof(a->large_stash[0]));
+    return backend_large_unstash(s, size, zero);
+  }
+  return NULL;
+}
+
+static void large_stash_flush(struct arena *a) {
+  while (a->large_stashed) backend_free_stashed(a->large_stash[--a->large_stashed]);
+  a->large_stash_bytes = 0;
+}
+
 noinline void free_slow(void *p) {
   if (!p) return;
   if (likely(!annotate_mode)) {
@@ -489,7 +528,7 @@ static void free_classified(void *p) {
     }
     if (s->kind == SPAN_LARGE && s->user == p) {
       if (unlikely(annotate_mode)) annotate_free(p, large_usable(s));
-      backend_free_large(s);
+      large_free(s);
       return;
     }
     report_invalid("invalid free (or double free of a large block):", p);
@@ -569,6 +608,7 @@ static void arena_thread_exit(void *value) {
   thread_arena = fast_arena = &empty_arena;
   thread_exiting = true;
   annotate_enter();
+  large_stash_flush(a);
   arena_abandon(a);
   arena_release_struct(a);
   annotate_leave();

@@ -355,6 +355,14 @@ void backend_free_span(struct span *s) {
   backend_unlock();
 }
 
+_Atomic uint64_t large_blocks, large_bytes, large_requested;
+
+static void large_count(int64_t blocks, int64_t bytes, int64_t requested) {
+  atomic_fetch_add_explicit(&large_blocks, (uint64_t)blocks, memory_order_relaxed);
+  atomic_fetch_add_explicit(&large_bytes, (uint64_t)bytes, memory_order_relaxed);
+  atomic_fetch_add_explicit(&large_requested, (uint64_t)requested, memory_order_relaxed);
+}
+
 static uint32_t pages_for(size_t bytes) { return (uint32_t)((bytes + PAGE_SIZE - 1) / PAGE_SIZE); }
 
 void *backend_alloc_large(size_t size, size_t align, size_t requested, bool zero) {
@@ -372,9 +380,7 @@ void *backend_alloc_large(size_t size, size_t align, size_t requested, bool zero
   s->kind = SPAN_LARGE;
   s->user = (char *)(((uintptr_t)s->base + align - 1) & ~(uintptr_t)(align - 1));
   s->requested = requested;
-  backend_stats.large_blocks++;
-  backend_stats.large_bytes += (uint64_t)n * PAGE_SIZE;
-  backend_stats.large_requested += requested;
+  large_count(1, (int64_t)n * (int64_t)PAGE_SIZE, (int64_t)requested);
   bool fresh = s->fresh;
   s->fresh = 0;
   backend_unlock();
@@ -384,11 +390,29 @@ void *backend_alloc_large(size_t size, size_t align, size_t requested, bool zero
 }
 
 void backend_free_large(struct span *s) {
+  large_count(-1, -(int64_t)s->npages * (int64_t)PAGE_SIZE, -(int64_t)s->requested);
+  backend_free_stashed(s);
+}
+
+/* A thread may keep a few freed large blocks for its next large malloc
+ * (arena.c): stashed, a block no longer counts as allocated, and its user
+ * pointer is cleared so that another free of it is refused. */
+void backend_large_stash(struct span *s) {
+  large_count(-1, -(int64_t)s->npages * (int64_t)PAGE_SIZE, -(int64_t)s->requested);
+  __atomic_store_n(&s->user, NULL, __ATOMIC_RELEASE);
+}
+
+void *backend_large_unstash(struct span *s, size_t size, bool zero) {
+  s->requested = size;
+  large_count(1, (int64_t)s->npages * (int64_t)PAGE_SIZE, (int64_t)size);
+  __atomic_store_n(&s->user, s->base, __ATOMIC_RELEASE);
+  if (zero) memset(s->base, 0, size);
+  return s->base;
+}
+
+void backend_free_stashed(struct span *s) {
   if (GUARD_PAGES) os_protect(s->base + (size_t)(s->npages - GUARD_PAGES) * PAGE_SIZE, GUARD_PAGES * PAGE_SIZE, true);
   backend_lock();
-  backend_stats.large_blocks--;
-  backend_stats.large_bytes -= (uint64_t)s->npages * PAGE_SIZE;
-  backend_stats.large_requested -= s->requested;
   release_run(chunk_of(s), span_page(s), s->npages, false);
   decay_locked(false);
   backend_unlock();
@@ -405,7 +429,7 @@ bool backend_resize_large(struct span *s, size_t new_size, size_t requested) {
   uint32_t have = s->npages;
   if (want < have) {
     s->npages = want;
-    backend_stats.large_bytes -= (uint64_t)(have - want) * PAGE_SIZE;
+    large_count(0, -(int64_t)(have - want) * (int64_t)PAGE_SIZE, 0);
     release_run(c, first + want, have - want, false);
   } else if (want > have) {
     struct span *r = first + have < END_PAGE ? c->pagemap[first + have] : NULL;
@@ -420,13 +444,13 @@ bool backend_resize_large(struct span *s, size_t new_size, size_t requested) {
       c->free_pages -= take;
       note_active((int64_t)take * (int64_t)PAGE_SIZE);
       s->npages = want;
-      backend_stats.large_bytes += (uint64_t)take * PAGE_SIZE;
+      large_count(0, (int64_t)take * (int64_t)PAGE_SIZE, 0);
     } else {
       ok = false;
     }
   }
   if (ok) {
-    backend_stats.large_requested += requested - s->requested;
+    large_count(0, 0, (int64_t)requested - (int64_t)s->requested);
     s->requested = requested;
   }
   backend_unlock();

@@ -77,8 +77,11 @@ static void check_chunk(struct chunk *c, void *arg) {
       for (size_t p = i; p <= last; p++)
         if (c->pagemap[p] != s) problem(k, "page map entry of an in-use run is wrong", page_addr(c, p));
       if (s->kind == SPAN_SMALL) check_small(k, s);
-      else if (s->user < s->base || s->user >= s->base + s->npages * PAGE_SIZE)
-        problem(k, "large block pointer outside its run", s->base);
+      else {
+        char *user = __atomic_load_n(&s->user, __ATOMIC_ACQUIRE); /* NULL: stashed by a thread */
+        if (user && (user < s->base || user >= s->base + s->npages * PAGE_SIZE))
+          problem(k, "large block pointer outside its run", s->base);
+      }
       break;
     default:
       problem(k, "run with an invalid kind", s->base);

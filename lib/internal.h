@@ -264,6 +264,12 @@ struct huge_header {
  * the thread exits. At most OUTBOXES * REMOTE_BATCH blocks wait this way. */
 #define REMOTE_BATCH 64
 #define OUTBOXES 4
+/* Each thread keeps up to LARGE_STASH of the large blocks it frees (at most
+ * LARGE_STASH_BYTES) for its next large mallocs of about the same size, which
+ * then take no lock. */
+#define LARGE_STASH 4
+#define LARGE_STASH_BYTES ((size_t)4 << 20)
+
 struct outbox {
   struct arena *dest;
   void *head, *tail; /* chain linked like the remote list */
@@ -288,6 +294,9 @@ struct arena {
   size_t empty_bytes; /* bytes of fully free spans kept on partial lists */
   size_t span_bytes;  /* bytes of all small spans the arena owns */
   struct outbox outbox[OUTBOXES];
+  struct span *large_stash[LARGE_STASH]; /* freed large blocks kept for reuse, oldest first */
+  unsigned large_stashed;
+  size_t large_stash_bytes;
 #ifdef ARENA_SECURE
   void *quarantine[QUARANTINE_SLOTS]; /* ring of freed small blocks, oldest at next */
   unsigned quarantine_next, quarantine_count;
@@ -399,6 +408,9 @@ struct span *backend_alloc_span(unsigned cls, uintptr_t owner) internal;
 void backend_free_span(struct span *s) internal;
 void *backend_alloc_large(size_t size, size_t align, size_t requested, bool zero) internal;
 void backend_free_large(struct span *s) internal;
+void backend_large_stash(struct span *s) internal;
+void *backend_large_unstash(struct span *s, size_t size, bool zero) internal;
+void backend_free_stashed(struct span *s) internal;
 bool backend_resize_large(struct span *s, size_t new_size, size_t requested) internal;
 void *backend_alloc_huge(size_t size, size_t align, size_t requested, bool zero) internal;
 void backend_free_huge(struct huge_header *h) internal;
@@ -412,11 +424,13 @@ void backend_after_fork_child(void) internal;
 
 struct backend_stats {
   uint64_t mapped, peak_mapped, chunks, cached_chunks;
-  uint64_t huge_blocks, huge_bytes, huge_requested, large_blocks, large_bytes, large_requested;
+  uint64_t huge_blocks, huge_bytes, huge_requested;
   uint64_t hugepage_bytes, hugetlb_fallbacks, os_maps, os_unmaps;
   uint64_t peak_active; /* bytes in in-use spans, large and huge blocks */
 };
 extern struct backend_stats backend_stats internal;
+/* Large blocks also change count outside the lock (stashing): atomics. */
+extern _Atomic uint64_t large_blocks, large_bytes, large_requested;
 /* Calls fn for every chunk; caller holds the back-end lock. */
 void backend_each_chunk(void (*fn)(struct chunk *, void *), void *arg) internal;
 void backend_each_huge(void (*fn)(struct huge_header *, void *), void *arg) internal;
@@ -446,6 +460,7 @@ void span_list_remove(struct span_list *l, struct span *s) internal;
 
 /* ---- arena.c ------------------------------------------------------------ */
 void *arena_alloc_refill(size_t size) internal;
+void *arena_large_from_stash(size_t size, bool zero) internal;
 void free_slow(void *p) internal;
 void free_small_checked(struct span *s, void *p) internal;
 void span_event(struct arena *a, struct span *s) internal;

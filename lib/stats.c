@@ -77,8 +77,9 @@ static int stats_get(struct arena_stats *st) {
   uint64_t cached_huge = backend_cached_huge_bytes();
   backend_unlock();
 
-  st->allocated_bytes = g.small_live_bytes + b.large_bytes + b.huge_bytes;
-  st->requested_bytes = g.small_live_bytes + b.large_requested + b.huge_requested;
+  st->allocated_bytes = g.small_live_bytes + atomic_load_explicit(&large_bytes, memory_order_relaxed) + b.huge_bytes;
+  st->requested_bytes =
+      g.small_live_bytes + atomic_load_explicit(&large_requested, memory_order_relaxed) + b.huge_requested;
   st->peak_allocated_bytes = b.peak_active;
   if (st->requested_bytes > peak_requested_seen) peak_requested_seen = st->requested_bytes;
   st->peak_requested_bytes = peak_requested_seen;
@@ -89,8 +90,8 @@ static int stats_get(struct arena_stats *st) {
   st->cached_chunks = b.cached_chunks;
   st->huge_blocks = b.huge_blocks;
   st->huge_bytes = b.huge_bytes;
-  st->large_blocks = b.large_blocks;
-  st->large_bytes = b.large_bytes;
+  st->large_blocks = atomic_load_explicit(&large_blocks, memory_order_relaxed);
+  st->large_bytes = atomic_load_explicit(&large_bytes, memory_order_relaxed);
   st->hugepage_bytes = b.hugepage_bytes;
   st->hugetlb_fallbacks = b.hugetlb_fallbacks;
   st->abandoned_spans = atomic_load(&stat_abandoned);
