@@ -15,7 +15,7 @@
  * stderr, non-zero exit). An overflow that stays within the usable size is
  * not detectable this way (libarena unpoisons the whole usable size).
  */
-#include "common.h"
+#include "child.h"
 
 #include <pthread.h>
 #include <sys/resource.h>
@@ -262,46 +262,6 @@ static void test_threads(void **state) {
 }
 
 /* ---- part 2: ASan must catch these (forked children) ---------------------- */
-
-struct outcome {
-  int exited, status, signaled, sig;
-  char err[16384];
-};
-
-static void run_child(void (*fn)(void), struct outcome *o) {
-  memset(o, 0, sizeof *o);
-  int errp[2];
-  assert_int_equal(pipe(errp), 0);
-  fflush(NULL);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    struct rlimit nocore = {0, 0};
-    setrlimit(RLIMIT_CORE, &nocore);
-    signal(SIGABRT, SIG_DFL);
-    alarm(30);
-    close(errp[0]);
-    dup2(errp[1], 2);
-    close(errp[1]);
-    fn();
-    _exit(0); /* not reported */
-  }
-  close(errp[1]);
-  size_t len = 0;
-  for (;;) {
-    ssize_t r = read(errp[0], o->err + len, sizeof o->err - 1 - len);
-    if (r <= 0) break;
-    len += (size_t)r;
-  }
-  o->err[len] = 0;
-  close(errp[0]);
-  int st;
-  assert_int_equal(waitpid(pid, &st, 0), pid);
-  o->exited = WIFEXITED(st);
-  o->status = o->exited ? WEXITSTATUS(st) : 0;
-  o->signaled = WIFSIGNALED(st);
-  o->sig = o->signaled ? WTERMSIG(st) : 0;
-}
 
 /* kind: what ASan's report line must name, e.g. "use-after-poison" (or NULL) */
 static void expect_asan(void (*fn)(void), const char *kind) {

@@ -14,74 +14,13 @@
  *     different orders for the first allocations of a class.
  * Zeroing on free is not tested: it is observable only by reading freed
  * memory. */
-#include "common.h"
+#include "child.h"
 
 #include <pthread.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
 #define QUARANTINE 64
-
-struct outcome {
-  int signaled, sig, exited, status;
-  char err[8192];
-  size_t errlen;
-  uintptr_t ptr;
-  int have_ptr;
-};
-
-static int g_info_fd = -1;
-
-static void announce(const void *p) {
-  uintptr_t v = (uintptr_t)p;
-  if (write(g_info_fd, &v, sizeof v) != (ssize_t)sizeof v) _exit(99);
-}
-
-static void run_child(void (*fn)(void), struct outcome *o) {
-  memset(o, 0, sizeof *o);
-  int errp[2], infop[2];
-  assert_int_equal(pipe(errp), 0);
-  assert_int_equal(pipe(infop), 0);
-  fflush(NULL);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    struct rlimit nocore = {0, 0};
-    setrlimit(RLIMIT_CORE, &nocore);
-    signal(SIGABRT, SIG_DFL);
-    signal(SIGSEGV, SIG_DFL);
-    signal(SIGBUS, SIG_DFL);
-    alarm(20);
-    close(errp[0]);
-    close(infop[0]);
-    dup2(errp[1], 2);
-    close(errp[1]);
-    g_info_fd = infop[1];
-    fn();
-    _exit(0);
-  }
-  close(errp[1]);
-  close(infop[1]);
-  for (;;) {
-    ssize_t r = read(errp[0], o->err + o->errlen, sizeof o->err - 1 - o->errlen);
-    if (r <= 0) break;
-    o->errlen += (size_t)r;
-  }
-  o->err[o->errlen] = 0;
-  uintptr_t v;
-  if (read(infop[0], &v, sizeof v) == (ssize_t)sizeof v) {
-    o->ptr = v;
-    o->have_ptr = 1;
-  }
-  close(errp[0]);
-  close(infop[0]);
-  int st;
-  assert_int_equal(waitpid(pid, &st, 0), pid);
-  o->signaled = WIFSIGNALED(st);
-  o->sig = o->signaled ? WTERMSIG(st) : 0;
-  o->exited = WIFEXITED(st);
-  o->status = o->exited ? WEXITSTATUS(st) : 0;
-}
 
 static int names_pointer(const char *text, uintptr_t v) {
   for (const char *s = text; (s = strstr(s, "0x")) != NULL; s += 2) {

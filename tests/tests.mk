@@ -42,7 +42,7 @@ test: deps-test all secure tests-build $(TEST_PROGRAMS) $(TEST_CMOCKA_PROGRAMS)
 
 tests-build: $(TEST_CMOCKA) $(TEST_HELPERS)
 
-$(TEST_BUILD)/test_%: tests/test_%.c tests/common.h include/arena.h tests/tests.mk $(TEST_ARENA_DEP)
+$(TEST_BUILD)/test_%: tests/test_%.c tests/common.h tests/child.h include/arena.h tests/tests.mk $(TEST_ARENA_DEP)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< -o $@ $(TEST_ARENA_LIBS) -lcmocka -lpthread
 
@@ -51,11 +51,11 @@ $(TEST_BUILD)/test_internal: tests/test_internal.c include/arena.h lib/internal.
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -Ilib $< -o $@ lib/libarena.a -lcmocka -lpthread
 
-$(TEST_BUILD)/test_conformance_static: tests/test_conformance.c tests/common.h include/arena.h tests/tests.mk lib/libarena.a
+$(TEST_BUILD)/test_conformance_static: tests/test_conformance.c tests/common.h tests/child.h include/arena.h tests/tests.mk lib/libarena.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -rdynamic $< -o $@ lib/libarena.a -lcmocka -lpthread
 
-$(TEST_BUILD)/test_cxx: tests/test_cxx.cc tests/common.h include/arena.h tests/tests.mk $(TEST_ARENA_DEP)
+$(TEST_BUILD)/test_cxx: tests/test_cxx.cc tests/common.h tests/child.h include/arena.h tests/tests.mk $(TEST_ARENA_DEP)
 	@mkdir -p $(dir $@)
 	$(CXX) $(TEST_CXXFLAGS) $< -o $@ $(TEST_ARENA_LIBS) -lcmocka -lpthread
 
@@ -79,11 +79,11 @@ glibc-probe: tests/glibc_probe.c
 .PHONY: test-asan test-valgrind test-secure
 
 TEST_ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-$(TEST_BUILD)/test_asan: tests/test_asan.c tests/common.h include/arena.h tests/tests.mk $(TEST_ARENA_DEP)
+$(TEST_BUILD)/test_asan: tests/test_asan.c tests/common.h tests/child.h include/arena.h tests/tests.mk $(TEST_ARENA_DEP)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(TEST_ASAN_FLAGS) $< -o $@ $(TEST_ARENA_LIBS) -lcmocka -lpthread
 
-$(TEST_BUILD)/test_secure: tests/test_secure.c tests/common.h include/arena.h tests/tests.mk lib/libarena-secure.so
+$(TEST_BUILD)/test_secure: tests/test_secure.c tests/common.h tests/child.h include/arena.h tests/tests.mk lib/libarena-secure.so
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -Llib -l:libarena-secure.so -Wl,-rpath,$(CURDIR)/lib -lcmocka -lpthread
 
