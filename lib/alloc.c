@@ -6,7 +6,7 @@
  *   free(p):             chunk map says p's 2 MiB region is a chunk; span from the
  *                        chunk's page map; this thread owns the span; p is a carved
  *                        block's start (below limit, multiply test); p is not marked
- *                        free; push it on span->local_free.
+ *                        free; push it on span->free (LIFO: the next malloc reuses it).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -39,13 +39,15 @@ __attribute__((visibility("default"))) void arena_free(void *p) {
     if (likely(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == thread_id() && (uint32_t)off < s->limit &&
                off * s->div_magic < s->div_magic && w[1] != mark)) {
 #endif
-      w[0] = s->local_free ^ s->key;
+      /* Onto the allocation list itself: the next malloc of this class reuses
+       * the block just freed, while its lines are still in cache. */
+      w[0] = s->free ^ s->key;
 #ifndef ARENA_UNCHECKED
       w[1] = mark;
 #else
       (void)mark;
 #endif
-      s->local_free = (uint32_t)off;
+      s->free = (uint32_t)off;
       if (likely(--s->used != 0)) return;
       span_event(thread_arena, s);
       return;
@@ -68,11 +70,16 @@ noinline void *alloc_slow(size_t size, size_t align, bool zero) {
     return p;
   }
   if (likely(!annotate_mode)) {
+    void *p = NULL;
     if (size <= LARGE_MAX && align <= LARGE_MAX / 4) {
-      void *p = align <= PAGE_SIZE ? arena_large_from_stash(size, zero) : NULL;
-      return p ? p : backend_alloc_large(size, align, size, zero);
+      if (align <= PAGE_SIZE) p = arena_large_from_stash(size, zero);
+      if (!p) p = backend_alloc_large(size, align, size, zero);
+      if (!p && arena_trim()) p = backend_alloc_large(size, align, size, zero);
+    } else {
+      p = backend_alloc_huge(size, align, size, zero);
+      if (!p && arena_trim()) p = backend_alloc_huge(size, align, size, zero);
     }
-    return backend_alloc_huge(size, align, size, zero);
+    return p;
   }
   /* Annotate mode: the block is unpoisoned before it is zeroed. */
   annotate_enter();

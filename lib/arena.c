@@ -301,7 +301,7 @@ void span_event(struct arena *a, struct span *s) {
   }
   span_list_remove(partial, s);
   size_t bytes = (size_t)s->npages * PAGE_SIZE;
-  size_t cache = a->span_bytes / 8 > ARENA_EMPTY_CACHE_MIN ? a->span_bytes / 8 : ARENA_EMPTY_CACHE_MIN;
+  size_t cache = a->span_bytes / 2 > ARENA_EMPTY_CACHE_MIN ? a->span_bytes / 2 : ARENA_EMPTY_CACHE_MIN;
   if (a->empty_bytes + bytes <= cache) {
     a->empty_bytes += bytes;
     span_list_push_tail(partial, s, LIST_PARTIAL);
@@ -364,6 +364,7 @@ static void *refill(size_t size) {
   } else {
     if (!(s = reclaim(a, c))) {
       s = backend_alloc_span(c, a->owner_word);
+      if (!s && arena_trim()) s = backend_alloc_span(c, a->owner_word);
       if (!s) {
         errno = ENOMEM;
         return NULL;
@@ -499,6 +500,27 @@ void *arena_large_from_stash(size_t size, bool zero) {
 static void large_stash_flush(struct arena *a) {
   while (a->large_stashed) backend_free_stashed(a->large_stash[--a->large_stashed]);
   a->large_stash_bytes = 0;
+}
+
+/* Out of memory: gives the back end every empty span and stashed large block
+ * this thread keeps. Returns whether there was any. */
+bool arena_trim(void) {
+  struct arena *a = thread_arena;
+  if (a == &empty_arena) return false;
+  bool any = a->large_stashed != 0;
+  large_stash_flush(a);
+  for (unsigned c = 0; c < NUM_CLASSES; c++) {
+    struct span_list *l = &a->partial[c];
+    while (l->tail && span_out(l->tail) == 0) { /* empty spans sit at the tail */
+      struct span *s = l->tail;
+      span_list_remove(l, s);
+      a->empty_bytes -= (size_t)s->npages * PAGE_SIZE;
+      a->span_bytes -= (size_t)s->npages * PAGE_SIZE;
+      backend_free_span(s);
+      any = true;
+    }
+  }
+  return any;
 }
 
 noinline void free_slow(void *p) {

@@ -275,7 +275,9 @@ struct outbox {
   void *head, *tail; /* chain linked like the remote list */
   uint32_t count;
 };
-/* Empty spans an arena keeps: 1 MiB, or an eighth of its spans' bytes. */
+/* Empty spans an arena keeps: 1 MiB, or half its spans' bytes. Kept or returned
+ * to the back end, their pages stay resident; kept, they skip the lock and the
+ * re-carving when the program comes back to the class. */
 #define ARENA_EMPTY_CACHE_MIN ((size_t)1 << 20)
 
 struct arena_counters {
@@ -461,6 +463,7 @@ void span_list_remove(struct span_list *l, struct span *s) internal;
 /* ---- arena.c ------------------------------------------------------------ */
 void *arena_alloc_refill(size_t size) internal;
 void *arena_large_from_stash(size_t size, bool zero) internal;
+bool arena_trim(void) internal;
 void free_slow(void *p) internal;
 void free_small_checked(struct span *s, void *p) internal;
 void span_event(struct arena *a, struct span *s) internal;
