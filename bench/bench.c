@@ -103,8 +103,8 @@ static int replay_file(const char *arg) {
   printf("replay %s: copies %d, ids %d, requests %zu, performed %lld, peak payload %llu, heap peak %llu, "
          "utilization %.3f, warnings %d, %s\n",
          path, copies, t.nids, t.nreq, (long long)n, (unsigned long long)trace_peak_live(&t, copies),
-         (unsigned long long)m.heap_peak, mem_utilization(trace_peak_live(&t, copies), m.heap_peak), t.warnings,
-         n < 0 ? "FAILED" : "ok");
+         (unsigned long long)m.heap_peak, mem_utilization(trace_peak_live(&t, copies), m.heap_peak),
+         t.warnings, n < 0 ? "FAILED" : "ok");
   trace_free(&t);
   return n < 0 ? 1 : 0;
 }
@@ -118,20 +118,28 @@ int main(int argc, char **argv) {
   const char *replay = NULL, *threads = NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    if (strcmp(a, "--quick") == 0) bench_cfg.quick = 1;
-    else if (strcmp(a, "--no-pin") == 0) bench_cfg.pin = 0;
-    else if (strcmp(a, "--tlb-model") == 0) bench_cfg.model = 1;
+    if (strcmp(a, "--quick") == 0)
+      bench_cfg.quick = 1;
+    else if (strcmp(a, "--no-pin") == 0)
+      bench_cfg.pin = 0;
+    else if (strcmp(a, "--tlb-model") == 0)
+      bench_cfg.model = 1;
     else if (strncmp(a, "--tlb-model=", 12) == 0) {
       bench_cfg.model = 1;
       if (tlb_config_parse(&bench_cfg.tlb, a + 12) != 0) {
         fprintf(stderr, "bench: bad TLB geometry %s\n", a + 12);
         return 2;
       }
-    } else if (strncmp(a, "--threads=", 10) == 0) threads = a + 10;
-    else if (strncmp(a, "--trace-dir=", 12) == 0) bench_cfg.trace_dir = a + 12;
-    else if (strncmp(a, "--tlb-mib=", 10) == 0) tlb_mib = atol(a + 10);
-    else if (strncmp(a, "--trace-mib=", 12) == 0) trace_mib = atol(a + 12);
-    else if (strncmp(a, "--replay=", 9) == 0) replay = a + 9;
+    } else if (strncmp(a, "--threads=", 10) == 0)
+      threads = a + 10;
+    else if (strncmp(a, "--trace-dir=", 12) == 0)
+      bench_cfg.trace_dir = a + 12;
+    else if (strncmp(a, "--tlb-mib=", 10) == 0)
+      tlb_mib = atol(a + 10);
+    else if (strncmp(a, "--trace-mib=", 12) == 0)
+      trace_mib = atol(a + 12);
+    else if (strncmp(a, "--replay=", 9) == 0)
+      replay = a + 9;
     else if (strcmp(a, "--describe") == 0) {
       describe();
       return 0;

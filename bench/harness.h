@@ -25,14 +25,14 @@
 
 /* Options of the bench program (bench.c parses them). */
 struct bench_config {
-  int quick;         /* short runs and small heaps */
-  int pin;           /* pin worker threads one per core */
-  int model;         /* feed the TLB model (slow: throughput is not comparable) */
+  int quick; /* short runs and small heaps */
+  int pin;   /* pin worker threads one per core */
+  int model; /* feed the TLB model (slow: throughput is not comparable) */
   struct tlb_config tlb;
   int nthreads;
   int threads[BENCH_MAX_THREAD_COUNTS]; /* thread counts to run */
   const char *trace_dir;
-  uint64_t tlb_bytes; /* heap size of the TLB-bound workload */
+  uint64_t tlb_bytes;   /* heap size of the TLB-bound workload */
   uint64_t trace_bytes; /* target peak payload of trace replay */
 };
 extern struct bench_config bench_cfg;
@@ -48,13 +48,13 @@ struct model_state {
 
 struct bench_thread {
   shim_state *st;
-  int index;          /* thread index: memory slot and pinning core */
-  int is_sampler;     /* samples memory (thread 0) */
+  int index;      /* thread index: memory slot and pinning core */
+  int is_sampler; /* samples memory (thread 0) */
   int started;
   uint64_t rng;
   uint64_t ticks, next_sample, sample_every;
-  int64_t live;          /* payload this thread holds (what it allocated minus freed) */
-  int64_t live_sampled;  /* live at the last peak-driven sample */
+  int64_t live;         /* payload this thread holds (what it allocated minus freed) */
+  int64_t live_sampled; /* live at the last peak-driven sample */
   struct perfctr perf;
   struct model_state *model; /* NULL unless bench_cfg.model */
 };

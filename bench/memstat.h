@@ -29,12 +29,12 @@ static inline void mem_live_add(unsigned slot, int64_t delta) {
 }
 
 struct mem_report {
-  uint64_t live_peak;     /* bytes requested and not yet freed, maximum seen */
-  uint64_t heap_peak;     /* max(resident anonymous growth sampled, VmHWM - RSS at start) */
-  uint64_t mapped_peak;   /* maximum growth of the mapped address space */
-  uint64_t rss_peak;      /* VmHWM: peak resident set of the process, bytes */
-  uint64_t rss_anon;      /* RssAnon now */
-  uint64_t anon_huge;     /* AnonHugePages now */
+  uint64_t live_peak;   /* bytes requested and not yet freed, maximum seen */
+  uint64_t heap_peak;   /* max(resident anonymous growth sampled, VmHWM - RSS at start) */
+  uint64_t mapped_peak; /* maximum growth of the mapped address space */
+  uint64_t rss_peak;    /* VmHWM: peak resident set of the process, bytes */
+  uint64_t rss_anon;    /* RssAnon now */
+  uint64_t anon_huge;   /* AnonHugePages now */
   uint64_t samples;
 };
 

@@ -124,8 +124,10 @@ unsigned pagesize_shift(struct pagesize_resolver *r, uint64_t addr) {
   unsigned slot = (unsigned)(region % PAGESIZE_CACHE);
   if (r->cache[slot].epoch == r->epoch && r->cache[slot].region == region) return r->cache[slot].shift;
   unsigned shift = 12;
-  if (r->source == PAGESIZE_KPAGEFLAGS) shift = resolve_kpageflags(r, region);
-  else if (r->source == PAGESIZE_SMAPS) shift = resolve_smaps(r, region);
+  if (r->source == PAGESIZE_KPAGEFLAGS)
+    shift = resolve_kpageflags(r, region);
+  else if (r->source == PAGESIZE_SMAPS)
+    shift = resolve_smaps(r, region);
   r->cache[slot].region = region;
   r->cache[slot].epoch = r->epoch;
   r->cache[slot].shift = shift;

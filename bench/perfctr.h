@@ -23,8 +23,8 @@ enum perfctr_event {
 extern const char *const perfctr_names[PERFCTR_N];
 
 struct perfctr {
-  int fd[PERFCTR_N];     /* -1 when the event could not be opened */
-  int error[PERFCTR_N];  /* errno of the failed open, 0 when open */
+  int fd[PERFCTR_N];       /* -1 when the event could not be opened */
+  int error[PERFCTR_N];    /* errno of the failed open, 0 when open */
   double value[PERFCTR_N]; /* scaled count of the last start/stop interval */
   int counted[PERFCTR_N];  /* 1 when value is valid (the event ran) */
   int user_only;           /* some events count user space only (perf_event_paranoid) */

@@ -111,7 +111,9 @@ static int grow(void **arr, size_t *cap, size_t need, size_t elem) {
   return 0;
 }
 
-static size_t slot_of(uintptr_t p, size_t cap) { return (size_t)((p >> 4) * 0x9E3779B97F4A7C15ull) & (cap - 1); }
+static size_t slot_of(uintptr_t p, size_t cap) {
+  return (size_t)((p >> 4) * 0x9E3779B97F4A7C15ull) & (cap - 1);
+}
 
 static void map_put_raw(struct entry *m, size_t cap, uintptr_t p, uint32_t id) {
   size_t i = slot_of(p, cap);
@@ -200,11 +202,13 @@ static void put_line(char op, uint32_t id, int with_size, uint64_t size) {
   line[n++] = ' ';
   char digits[24];
   int d = 0;
-  do digits[d++] = (char)('0' + id % 10); while ((id /= 10));
+  do digits[d++] = (char)('0' + id % 10);
+  while ((id /= 10));
   while (d) line[n++] = digits[--d];
   if (with_size) {
     line[n++] = ' ';
-    do digits[d++] = (char)('0' + size % 10); while ((size /= 10));
+    do digits[d++] = (char)('0' + size % 10);
+    while ((size /= 10));
     while (d) line[n++] = digits[--d];
   }
   line[n++] = '\n';

@@ -23,7 +23,7 @@ static std::vector<int64_t> arg_values(const shim_arg &a) {
   int64_t mult = a.mult > 1 ? a.mult : 2;
   for (int64_t x = a.lo; x < a.hi; x *= mult) {
     v.push_back(x);
-    if (x <= 0) break;  // a zero or negative start cannot grow geometrically
+    if (x <= 0) break; // a zero or negative start cannot grow geometrically
   }
   v.push_back(a.hi);
   return v;
@@ -53,8 +53,10 @@ extern "C" int shim_register(const shim_spec *spec) {
   // "threads:" out of the name, which the workloads that create their own
   // threads rely on.
   for (int i = 0; i < spec->nthreads; i++) b->Threads(spec->threads[i]);
-  if (spec->iterations > 0) b->Iterations(spec->iterations);
-  else if (spec->min_time > 0) b->MinTime(spec->min_time);
+  if (spec->iterations > 0)
+    b->Iterations(spec->iterations);
+  else if (spec->min_time > 0)
+    b->MinTime(spec->min_time);
   b->UseRealTime();
   return 0;
 }

@@ -25,13 +25,19 @@ int tlb_config_parse(struct tlb_config *cfg, const char *text) {
     int used = 0;
     if (sscanf(p, "%7[a-z0-9_]=%u:%u%n", name, &entries, &ways, &used) != 3) return -1;
     struct tlb_geometry g = {entries, ways};
-    if (strcmp(name, "l1_4k") == 0) c.l1_4k = g;
-    else if (strcmp(name, "l1_2m") == 0) c.l1_2m = g;
-    else if (strcmp(name, "l2") == 0) c.l2 = g;
-    else return -1;
+    if (strcmp(name, "l1_4k") == 0)
+      c.l1_4k = g;
+    else if (strcmp(name, "l1_2m") == 0)
+      c.l1_2m = g;
+    else if (strcmp(name, "l2") == 0)
+      c.l2 = g;
+    else
+      return -1;
     p += used;
-    if (*p == ',') p++;
-    else if (*p) return -1;
+    if (*p == ',')
+      p++;
+    else if (*p)
+      return -1;
   }
   if (!geometry_ok(&c.l1_4k) || !geometry_ok(&c.l1_2m) || !geometry_ok(&c.l2)) return -1;
   *cfg = c;

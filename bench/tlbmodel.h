@@ -41,10 +41,10 @@ struct tlb_array {
 struct tlb_model {
   struct tlb_array l1_4k, l1_2m, l2;
   uint64_t clock;
-  uint64_t accesses;    /* every access, including the repeated ones */
-  uint64_t lookups;     /* accesses that were looked up (first in a run of one page) */
-  uint64_t l1_misses;   /* missed the L1 dTLB of their page size */
-  uint64_t walks;       /* missed the STLB too: a page walk */
+  uint64_t accesses;      /* every access, including the repeated ones */
+  uint64_t lookups;       /* accesses that were looked up (first in a run of one page) */
+  uint64_t l1_misses;     /* missed the L1 dTLB of their page size */
+  uint64_t walks;         /* missed the STLB too: a page walk */
   uint64_t huge_accesses; /* accesses to 2 MiB pages */
 };
 

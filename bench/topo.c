@@ -13,8 +13,10 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 int topo_init(void) {
   pthread_mutex_lock(&lock);
   if (!loaded && hwloc_topology_init(&topology) == 0) {
-    if (hwloc_topology_load(topology) == 0) loaded = 1;
-    else hwloc_topology_destroy(topology);
+    if (hwloc_topology_load(topology) == 0)
+      loaded = 1;
+    else
+      hwloc_topology_destroy(topology);
   }
   pthread_mutex_unlock(&lock);
   return loaded ? 0 : -1;

@@ -49,8 +49,10 @@ int trace_parse(const char *text, size_t len, struct trace *t, char *err, size_t
     after_header = pos;
   }
   long long ids, nreq;
-  if (nhead == 4 || nhead == 3) ids = head[1], nreq = head[2];
-  else if (nhead == 2) ids = head[0], nreq = head[1];
+  if (nhead == 4 || nhead == 3)
+    ids = head[1], nreq = head[2];
+  else if (nhead == 2)
+    ids = head[0], nreq = head[1];
   else {
     snprintf(err, errlen, "header: expected 2 or 4 integer lines, found %d", nhead);
     return -1;

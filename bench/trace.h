@@ -8,16 +8,16 @@
 #include <stdint.h>
 
 struct trace_req {
-  char op;     /* 'a', 'r' or 'f' */
-  int32_t id;  /* -1 only for "f -1" (free(NULL)) */
+  char op;    /* 'a', 'r' or 'f' */
+  int32_t id; /* -1 only for "f -1" (free(NULL)) */
   uint64_t size;
 };
 
 struct trace {
-  int nids;        /* distinct ids, from the header (raised if requests use more) */
+  int nids; /* distinct ids, from the header (raised if requests use more) */
   size_t nreq;
   struct trace_req *req;
-  int warnings;    /* lines beyond the header's count, unknown lines */
+  int warnings; /* lines beyond the header's count, unknown lines */
 };
 
 /* Parses a whole trace held in memory (LF or CRLF; 2- or 4-line header).

@@ -84,7 +84,7 @@ noinline void *alloc_slow(size_t size, size_t align, bool zero) {
   /* Annotate mode: the block is unpoisoned before it is zeroed. */
   annotate_enter();
   void *p = size <= LARGE_MAX && align <= LARGE_MAX / 4 ? backend_alloc_large(size, align, size, false)
-                                                       : backend_alloc_huge(size, align, size, false);
+                                                        : backend_alloc_huge(size, align, size, false);
   if (p) annotate_alloc(p, usable_size(p), false);
   annotate_leave();
   if (p && zero) memset(p, 0, size);
@@ -135,7 +135,8 @@ struct block_ref {
 static struct block_ref block_lookup(const void *p, const char *what) {
   struct block_ref r = {0};
   uintptr_t u = (uintptr_t)p;
-  uint8_t kind = (u >> ADDRESS_BITS) ? MAP_NONE : __atomic_load_n(&chunk_map[u >> CHUNK_SHIFT], __ATOMIC_ACQUIRE);
+  uint8_t kind =
+      (u >> ADDRESS_BITS) ? MAP_NONE : __atomic_load_n(&chunk_map[u >> CHUNK_SHIFT], __ATOMIC_ACQUIRE);
   if (map_is_chunk(kind)) {
     struct chunk *c = chunk_of(p);
     struct span *s = c->pagemap[page_index(c, p)];
@@ -143,7 +144,8 @@ static struct block_ref block_lookup(const void *p, const char *what) {
     if (s->kind == SPAN_SMALL && off < __atomic_load_n(&s->limit, __ATOMIC_RELAXED) &&
         off * s->div_magic < s->div_magic) {
       /* (In annotate mode the tool itself reports uses of freed blocks.) */
-      if (!annotate_mode && ((const uint64_t *)p)[1] == free_mark(s, p)) report_invalid("use of a freed block in", p);
+      if (!annotate_mode && ((const uint64_t *)p)[1] == free_mark(s, p))
+        report_invalid("use of a freed block in", p);
       r.kind = BLOCK_SMALL;
       r.span = s;
       r.usable = s->block_size - CANARY_SIZE;
@@ -382,14 +384,38 @@ EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const void 
  * size, and C++ programs delete on their hot paths. */
 EXPORT void _ZdlPv(void *p) ALIAS(arena_free);
 EXPORT void _ZdaPv(void *p) ALIAS(arena_free);
-EXPORT void _ZdlPvm(void *p, size_t n) { (void)n; arena_free(p); }
-EXPORT void _ZdaPvm(void *p, size_t n) { (void)n; arena_free(p); }
-EXPORT void _ZdlPvRKSt9nothrow_t(void *p, const void *nt) { (void)nt; arena_free(p); }
-EXPORT void _ZdaPvRKSt9nothrow_t(void *p, const void *nt) { (void)nt; arena_free(p); }
-EXPORT void _ZdlPvSt11align_val_t(void *p, size_t al) { (void)al; arena_free(p); }
-EXPORT void _ZdaPvSt11align_val_t(void *p, size_t al) { (void)al; arena_free(p); }
-EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t al) { (void)n, (void)al; arena_free(p); }
-EXPORT void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t al) { (void)n, (void)al; arena_free(p); }
+EXPORT void _ZdlPvm(void *p, size_t n) {
+  (void)n;
+  arena_free(p);
+}
+EXPORT void _ZdaPvm(void *p, size_t n) {
+  (void)n;
+  arena_free(p);
+}
+EXPORT void _ZdlPvRKSt9nothrow_t(void *p, const void *nt) {
+  (void)nt;
+  arena_free(p);
+}
+EXPORT void _ZdaPvRKSt9nothrow_t(void *p, const void *nt) {
+  (void)nt;
+  arena_free(p);
+}
+EXPORT void _ZdlPvSt11align_val_t(void *p, size_t al) {
+  (void)al;
+  arena_free(p);
+}
+EXPORT void _ZdaPvSt11align_val_t(void *p, size_t al) {
+  (void)al;
+  arena_free(p);
+}
+EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t al) {
+  (void)n, (void)al;
+  arena_free(p);
+}
+EXPORT void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t al) {
+  (void)n, (void)al;
+  arena_free(p);
+}
 EXPORT void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const void *nt) {
   (void)al, (void)nt;
   arena_free(p);

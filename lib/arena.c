@@ -31,9 +31,7 @@ _Atomic uint64_t stat_abandoned, stat_reclaimed, stat_remote_orphan, stat_genera
  * writer, and stats readers may see them at any moment. */
 #define COUNT(x, n) __atomic_store_n(&(x), __atomic_load_n(&(x), __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED)
 
-static inline uintptr_t span_owner(struct span *s) {
-  return __atomic_load_n(&s->owner, __ATOMIC_ACQUIRE);
-}
+static inline uintptr_t span_owner(struct span *s) { return __atomic_load_n(&s->owner, __ATOMIC_ACQUIRE); }
 static inline void set_owner(struct span *s, uintptr_t owner) {
   __atomic_store_n(&s->owner, owner, __ATOMIC_RELEASE);
 }
@@ -107,8 +105,10 @@ struct arena *arena_get(void) {
 
 static void arena_release_struct(struct arena *a) {
   arenas_lock();
-  if (a->prev_live) a->prev_live->next_in_pool = a->next_in_pool;
-  else live_arenas = a->next_in_pool;
+  if (a->prev_live)
+    a->prev_live->next_in_pool = a->next_in_pool;
+  else
+    live_arenas = a->next_in_pool;
   if (a->next_in_pool) a->next_in_pool->prev_live = a->prev_live;
   a->live = false;
   a->prev_live = NULL;
@@ -196,8 +196,8 @@ static void remote_push(struct span *s, void *p, bool have_abandoned_lock) {
       uintptr_t head = atomic_load_explicit(&a->remote, memory_order_relaxed);
       while (head != REMOTE_CLOSED) {
         ((uint64_t *)p)[0] = head ^ global_secret;
-        if (atomic_compare_exchange_weak_explicit(&a->remote, &head, (uintptr_t)p,
-                                                  memory_order_release, memory_order_relaxed))
+        if (atomic_compare_exchange_weak_explicit(&a->remote, &head, (uintptr_t)p, memory_order_release,
+                                                  memory_order_relaxed))
           return;
       }
     }
@@ -246,7 +246,8 @@ static void remote_free(struct arena *me, struct span *s, void *p) {
   while (!(h & (XFREE_DELAYED | XFREE_ABANDONED))) {
     ((uint64_t *)p)[0] = (uint32_t)h ^ s->key;
     uint64_t next = ((h & XFREE_COUNT_MASK) + XFREE_COUNT_ONE) | off;
-    if (atomic_compare_exchange_weak_explicit(&s->xfree, &h, next, memory_order_release, memory_order_relaxed))
+    if (atomic_compare_exchange_weak_explicit(&s->xfree, &h, next, memory_order_release,
+                                              memory_order_relaxed))
       return;
   }
   struct arena *dest = __atomic_load_n(&s->arena, __ATOMIC_ACQUIRE);
@@ -310,7 +311,6 @@ void span_event(struct arena *a, struct span *s) {
   a->span_bytes -= bytes;
   backend_free_span(s); /* retires the descriptor under the back-end lock */
 }
-
 
 /* Takes one block freed by another thread into the owner's lists. */
 static void remote_receive(struct arena *a, void *p, bool have_abandoned_lock) {
@@ -424,7 +424,8 @@ static void quarantine_flush(struct arena *a) {
 
 void free_small_checked(struct span *s, void *p) {
 #ifndef ARENA_UNCHECKED
-  if (((uint64_t *)p)[1] == free_mark(s, p)) report_invalid("double free (or free of a block never allocated) of", p);
+  if (((uint64_t *)p)[1] == free_mark(s, p))
+    report_invalid("double free (or free of a block never allocated) of", p);
 #endif
 #ifdef ARENA_SECURE
   if (*(uint64_t *)((char *)p + s->block_size - CANARY_SIZE) != canary_value(s, p))
@@ -456,8 +457,10 @@ static void release_small(struct span *s, void *p) {
   /* A thread that only frees gets an arena for its outboxes. */
   if (a == &empty_arena && !thread_exiting) a = arena_get();
   if (!a) a = &empty_arena;
-  if (a != &empty_arena) COUNT(a->counters.remote_frees, 1);
-  else atomic_fetch_add_explicit(&stat_remote_orphan, 1, memory_order_relaxed);
+  if (a != &empty_arena)
+    COUNT(a->counters.remote_frees, 1);
+  else
+    atomic_fetch_add_explicit(&stat_remote_orphan, 1, memory_order_relaxed);
   remote_free(a, s, p);
 }
 
@@ -536,7 +539,8 @@ noinline void free_slow(void *p) {
 
 static void free_classified(void *p) {
   uintptr_t u = (uintptr_t)p;
-  uint8_t kind = (u >> ADDRESS_BITS) ? MAP_NONE : __atomic_load_n(&chunk_map[u >> CHUNK_SHIFT], __ATOMIC_ACQUIRE);
+  uint8_t kind =
+      (u >> ADDRESS_BITS) ? MAP_NONE : __atomic_load_n(&chunk_map[u >> CHUNK_SHIFT], __ATOMIC_ACQUIRE);
   if (map_is_chunk(kind)) {
     struct span *s = span_of(p);
     if (s->kind == SPAN_SMALL) {
@@ -572,7 +576,7 @@ static void free_classified(void *p) {
 static void abandon_span(struct span *s) {
   set_owner(s, 0);
   __atomic_store_n(&s->arena, NULL, __ATOMIC_RELEASE);
-  span_set_bias(s, 0); /* abandoned spans count plainly: used == blocks out */
+  span_set_bias(s, 0);                 /* abandoned spans count plainly: used == blocks out */
   span_take_xfree(s, XFREE_ABANDONED); /* from now on frees take the abandoned lock */
   if (s->used == 0) {
     backend_free_span(s);

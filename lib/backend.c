@@ -45,8 +45,7 @@ static void note_active(int64_t delta) {
 
 static void note_mapped(int64_t delta) {
   backend_stats.mapped += (uint64_t)delta;
-  if (backend_stats.mapped > backend_stats.peak_mapped)
-    backend_stats.peak_mapped = backend_stats.mapped;
+  if (backend_stats.mapped > backend_stats.peak_mapped) backend_stats.peak_mapped = backend_stats.mapped;
 }
 
 /* ---- run bins -------------------------------------------------------------
@@ -70,8 +69,10 @@ static void run_insert(struct span *r) {
 
 static void run_remove(struct span *r) {
   unsigned b = run_bin(r->npages);
-  if (r->prev) r->prev->next = r->next;
-  else run_bins[b] = r->next;
+  if (r->prev)
+    r->prev->next = r->next;
+  else
+    run_bins[b] = r->next;
   if (r->next) r->next->prev = r->prev;
   if (!run_bins[b]) run_bin_bitmap &= ~((uint64_t)1 << b);
   r->next = r->prev = NULL;
@@ -108,8 +109,10 @@ static void list_push_chunk(struct chunk **head, struct chunk *c) {
 }
 
 static void list_remove_chunk(struct chunk **head, struct chunk *c) {
-  if (c->prev) c->prev->next = c->next;
-  else *head = c->next;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    *head = c->next;
   if (c->next) c->next->prev = c->prev;
   c->next = c->prev = NULL;
 }
@@ -144,8 +147,8 @@ static struct chunk *chunk_new(void) {
   if (!p) return NULL;
   backend_stats.os_maps++;
   struct chunk *c = p;
-  bool advise = options.hugepages == HUGEPAGES_ON &&
-                (backend_stats.chunks + 1) * CHUNK_SIZE > options.hugepage_after;
+  bool advise =
+      options.hugepages == HUGEPAGES_ON && (backend_stats.chunks + 1) * CHUNK_SIZE > options.hugepage_after;
   if (advise) os_advise_huge(c, CHUNK_SIZE, false);
   c->hugepage = advise || hugetlb;
   c->hugetlb = hugetlb;
@@ -384,7 +387,8 @@ void *backend_alloc_large(size_t size, size_t align, size_t requested, bool zero
   bool fresh = s->fresh;
   s->fresh = 0;
   backend_unlock();
-  if (GUARD_PAGES) os_protect(s->base + (size_t)(n - GUARD_PAGES) * PAGE_SIZE, GUARD_PAGES * PAGE_SIZE, false);
+  if (GUARD_PAGES)
+    os_protect(s->base + (size_t)(n - GUARD_PAGES) * PAGE_SIZE, GUARD_PAGES * PAGE_SIZE, false);
   if (zero && !fresh) memset(s->user, 0, size);
   return s->user;
 }
@@ -411,7 +415,8 @@ void *backend_large_unstash(struct span *s, size_t size, bool zero) {
 }
 
 void backend_free_stashed(struct span *s) {
-  if (GUARD_PAGES) os_protect(s->base + (size_t)(s->npages - GUARD_PAGES) * PAGE_SIZE, GUARD_PAGES * PAGE_SIZE, true);
+  if (GUARD_PAGES)
+    os_protect(s->base + (size_t)(s->npages - GUARD_PAGES) * PAGE_SIZE, GUARD_PAGES * PAGE_SIZE, true);
   backend_lock();
   release_run(chunk_of(s), span_page(s), s->npages, false);
   decay_locked(false);
@@ -484,8 +489,10 @@ static void huge_link(struct huge_header *h) {
 }
 
 static void huge_unlink(struct huge_header *h) {
-  if (h->prev) h->prev->next = h->next;
-  else live_huge = h->next;
+  if (h->prev)
+    h->prev->next = h->next;
+  else
+    live_huge = h->next;
   if (h->next) h->next->prev = h->prev;
   backend_stats.huge_blocks--;
   backend_stats.huge_bytes -= h->map_size;
@@ -507,8 +514,7 @@ static struct huge_header *huge_from_cache(size_t map_size) {
   struct huge_header **best = NULL;
   for (struct huge_header **link = &cached_huge; *link; link = &(*link)->next) {
     size_t have = (*link)->map_size;
-    if (have >= map_size && have - map_size <= map_size / 4 &&
-        (!best || have < (*best)->map_size))
+    if (have >= map_size && have - map_size <= map_size / 4 && (!best || have < (*best)->map_size))
       best = link;
   }
   if (!best) return NULL;

@@ -44,7 +44,8 @@ static void check_small(struct checker *k, struct span *s) {
   }
   uintptr_t owner = __atomic_load_n(&s->owner, __ATOMIC_ACQUIRE);
   uint32_t limit = __atomic_load_n(&s->limit, __ATOMIC_RELAXED);
-  if (limit > s->npages * PAGE_SIZE || limit % s->block_size) problem(k, "span carved past its end or off a block", s->base);
+  if (limit > s->npages * PAGE_SIZE || limit % s->block_size)
+    problem(k, "span carved past its end or off a block", s->base);
   if (owner != k->me && owner != 0) return; /* another live thread's */
   uint32_t nfree = check_list(k, s, s->free);
   uint32_t nlocal = check_list(k, s, s->local_free);
@@ -55,7 +56,8 @@ static void check_small(struct checker *k, struct span *s) {
 
 static void check_chunk(struct chunk *c, void *arg) {
   struct checker *k = arg;
-  if (!map_is_chunk(chunk_map[(uintptr_t)c >> CHUNK_SHIFT])) problem(k, "chunk missing from the chunk map", c);
+  if (!map_is_chunk(chunk_map[(uintptr_t)c >> CHUNK_SHIFT]))
+    problem(k, "chunk missing from the chunk map", c);
   uint32_t free_pages = 0;
   bool prev_free = false;
   size_t i = FIRST_PAGE;
@@ -76,16 +78,15 @@ static void check_chunk(struct chunk *c, void *arg) {
     case SPAN_LARGE:
       for (size_t p = i; p <= last; p++)
         if (c->pagemap[p] != s) problem(k, "page map entry of an in-use run is wrong", page_addr(c, p));
-      if (s->kind == SPAN_SMALL) check_small(k, s);
+      if (s->kind == SPAN_SMALL)
+        check_small(k, s);
       else {
         char *user = __atomic_load_n(&s->user, __ATOMIC_ACQUIRE); /* NULL: stashed by a thread */
         if (user && (user < s->base || user >= s->base + s->npages * PAGE_SIZE))
           problem(k, "large block pointer outside its run", s->base);
       }
       break;
-    default:
-      problem(k, "run with an invalid kind", s->base);
-      return;
+    default: problem(k, "run with an invalid kind", s->base); return;
     }
     prev_free = s->kind == SPAN_FREE;
     i += s->npages;
@@ -109,9 +110,11 @@ static void check_own_arena(struct checker *k) {
     if (s != &empty_span && (s->kind != SPAN_SMALL || s->size_class != c || s->owner != a->owner_word))
       problem(k, "current span of the wrong class or owner", s->base);
     for (s = a->partial[c].head; s; s = s->next)
-      if (s->owner != a->owner_word || s->size_class != c) problem(k, "partial span of the wrong class or owner", s->base);
+      if (s->owner != a->owner_word || s->size_class != c)
+        problem(k, "partial span of the wrong class or owner", s->base);
     for (s = a->full[c].head; s; s = s->next)
-      if (s->owner != a->owner_word || s->bias <= 0) problem(k, "full span of the wrong owner or unbiased", s->base);
+      if (s->owner != a->owner_word || s->bias <= 0)
+        problem(k, "full span of the wrong owner or unbiased", s->base);
   }
 }
 

@@ -129,7 +129,6 @@ enum span_kind { SPAN_NONE = 0, SPAN_SMALL, SPAN_LARGE, SPAN_FREE, SPAN_HEADER }
 
 #define OFFSET_END UINT32_MAX
 
-
 struct arena;
 
 struct __attribute__((aligned(64))) span {
@@ -149,7 +148,7 @@ struct __attribute__((aligned(64))) span {
   uint32_t npages;
   uint8_t kind;
   uint8_t size_class;
-  uint8_t list; /* which list the span is on (enum span_list_id) */
+  uint8_t list;  /* which list the span is on (enum span_list_id) */
   uint8_t fresh; /* large/free run: pages never written since mapped */
   int32_t bias;  /* small span: see `used` (0, -1 while current, > 0 while full) */
   /* Blocks freed by other threads straight into this span: bits 0-31 the
@@ -192,10 +191,10 @@ struct chunk {
   /* back end bookkeeping (backend lock) */
   struct chunk *next, *prev; /* list of chunks of one fullness bucket, or cache */
   uint32_t free_pages;
-  uint32_t max_run;  /* upper bound of the longest free run (exact after scan) */
-  uint8_t bucket;    /* fullness bucket index, or BUCKET_CACHED */
-  uint8_t hugepage;  /* MADV_HUGEPAGE given or MAP_HUGETLB mapping */
-  uint8_t hugetlb;   /* mapped with MAP_HUGETLB */
+  uint32_t max_run; /* upper bound of the longest free run (exact after scan) */
+  uint8_t bucket;   /* fullness bucket index, or BUCKET_CACHED */
+  uint8_t hugepage; /* MADV_HUGEPAGE given or MAP_HUGETLB mapping */
+  uint8_t hugetlb;  /* mapped with MAP_HUGETLB */
   uint64_t empty_since_ms;
 };
 
@@ -208,7 +207,7 @@ struct chunk {
 #define GUARD_PAGES 0
 #endif
 #define FIRST_PAGE (HEADER_PAGES + GUARD_PAGES) /* first page a run may use */
-#define END_PAGE (CHUNK_PAGES - GUARD_PAGES)     /* one past the last */
+#define END_PAGE (CHUNK_PAGES - GUARD_PAGES)    /* one past the last */
 #define USABLE_PAGES (END_PAGE - FIRST_PAGE)
 
 static inline struct chunk *chunk_of(const void *p) {
@@ -217,9 +216,7 @@ static inline struct chunk *chunk_of(const void *p) {
 static inline size_t page_index(const struct chunk *c, const void *p) {
   return ((uintptr_t)p - (uintptr_t)c) >> PAGE_SHIFT;
 }
-static inline char *page_addr(struct chunk *c, size_t page) {
-  return (char *)c + (page << PAGE_SHIFT);
-}
+static inline char *page_addr(struct chunk *c, size_t page) { return (char *)c + (page << PAGE_SHIFT); }
 static inline uint32_t span_out(const struct span *s) { return (uint32_t)((int32_t)s->used + s->bias); }
 static inline void span_set_bias(struct span *s, int32_t bias) {
   s->used = (uint32_t)((int32_t)span_out(s) - bias);
@@ -228,9 +225,7 @@ static inline void span_set_bias(struct span *s, int32_t bias) {
 static inline size_t large_usable(const struct span *s) {
   return (size_t)(s->base + (size_t)(s->npages - GUARD_PAGES) * PAGE_SIZE - s->user);
 }
-static inline size_t span_page(const struct span *s) {
-  return page_index(chunk_of(s), s->base);
-}
+static inline size_t span_page(const struct span *s) { return page_index(chunk_of(s), s->base); }
 
 /* ---- huge block --------------------------------------------------------
  * A huge block has a mapping of its own; this header sits at the mapping's

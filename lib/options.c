@@ -65,10 +65,14 @@ static bool parse_option(const struct option_desc *o, const char *text) {
     *(uint64_t *)o->value = v << 20;
     return true;
   case OPT_HUGEPAGES:
-    if (!strcmp(text, "0")) *(int *)o->value = HUGEPAGES_OFF;
-    else if (!strcmp(text, "1")) *(int *)o->value = HUGEPAGES_ON;
-    else if (!strcmp(text, "hugetlb")) *(int *)o->value = HUGEPAGES_HUGETLB;
-    else return false;
+    if (!strcmp(text, "0"))
+      *(int *)o->value = HUGEPAGES_OFF;
+    else if (!strcmp(text, "1"))
+      *(int *)o->value = HUGEPAGES_ON;
+    else if (!strcmp(text, "hugetlb"))
+      *(int *)o->value = HUGEPAGES_HUGETLB;
+    else
+      return false;
     return true;
   }
   return false;
@@ -88,7 +92,8 @@ static void print_option(const struct option_desc *o) {
   if (val == digits) {
     int i = (int)sizeof(digits) - 1;
     digits[i] = 0;
-    do digits[--i] = (char)('0' + num % 10); while ((num /= 10) != 0 && i > 0);
+    do digits[--i] = (char)('0' + num % 10);
+    while ((num /= 10) != 0 && i > 0);
     val = digits + i;
   }
   char line[96];

@@ -74,8 +74,7 @@ void *os_map_aligned(size_t size, size_t align, size_t offset, bool hugetlb) {
   if (hugetlb) return NULL;
   if (size > SIZE_MAX - align) return NULL;
   size_t total = size + align;
-  char *raw = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+  char *raw = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (raw == MAP_FAILED) return NULL;
   uintptr_t x = ((uintptr_t)raw + offset + align - 1) & ~(uintptr_t)(align - 1);
   char *base = (char *)(x - offset);
@@ -239,7 +238,8 @@ void text_str(struct text *t, const char *s) {
 void text_u64(struct text *t, uint64_t v) {
   char d[24];
   int n = 0;
-  do d[n++] = (char)('0' + v % 10); while ((v /= 10) != 0);
+  do d[n++] = (char)('0' + v % 10);
+  while ((v /= 10) != 0);
   char s[24];
   for (int i = 0; i < n; i++) s[i] = d[n - 1 - i];
   s[n] = 0;

@@ -138,8 +138,10 @@ bool span_contains_free(struct span *s, const void *p) {
 void span_list_push(struct span_list *l, struct span *s, uint8_t id) {
   s->prev = NULL;
   s->next = l->head;
-  if (l->head) l->head->prev = s;
-  else l->tail = s;
+  if (l->head)
+    l->head->prev = s;
+  else
+    l->tail = s;
   l->head = s;
   l->count++;
   s->list = id;
@@ -148,18 +150,24 @@ void span_list_push(struct span_list *l, struct span *s, uint8_t id) {
 void span_list_push_tail(struct span_list *l, struct span *s, uint8_t id) {
   s->next = NULL;
   s->prev = l->tail;
-  if (l->tail) l->tail->next = s;
-  else l->head = s;
+  if (l->tail)
+    l->tail->next = s;
+  else
+    l->head = s;
   l->tail = s;
   l->count++;
   s->list = id;
 }
 
 void span_list_remove(struct span_list *l, struct span *s) {
-  if (s->prev) s->prev->next = s->next;
-  else l->head = s->next;
-  if (s->next) s->next->prev = s->prev;
-  else l->tail = s->prev;
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    l->head = s->next;
+  if (s->next)
+    s->next->prev = s->prev;
+  else
+    l->tail = s->prev;
   s->next = s->prev = NULL;
   l->count--;
   s->list = LIST_NONE;

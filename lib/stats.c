@@ -22,7 +22,8 @@ static void gather_chunk(struct chunk *c, void *arg) {
     if (s->kind == SPAN_SMALL) {
       struct arena_class_stats *cs = &g->st->classes[s->size_class];
       /* racy snapshot: the owner may be moving the bias this instant */
-      int64_t out = (int32_t)__atomic_load_n(&s->used, __ATOMIC_RELAXED) + (int64_t)__atomic_load_n(&s->bias, __ATOMIC_RELAXED);
+      int64_t out = (int32_t)__atomic_load_n(&s->used, __ATOMIC_RELAXED) +
+                    (int64_t)__atomic_load_n(&s->bias, __ATOMIC_RELAXED);
       uint64_t used = out < 0 ? 0 : out > s->capacity ? s->capacity : (uint64_t)out;
       cs->spans++;
       cs->live_blocks += used;
@@ -67,7 +68,8 @@ static int stats_get(struct arena_stats *st) {
     st->classes[c].block_size = classes[c].block_size;
     st->classes[c].mallocs = __atomic_load_n(&dead_counters.refills[c], __ATOMIC_RELAXED);
   }
-  st->remote_frees = __atomic_load_n(&dead_counters.remote_frees, __ATOMIC_RELAXED) + atomic_load(&stat_remote_orphan);
+  st->remote_frees =
+      __atomic_load_n(&dead_counters.remote_frees, __ATOMIC_RELAXED) + atomic_load(&stat_remote_orphan);
   arena_each_live(gather_arena, &g);
 
   backend_lock();
@@ -77,7 +79,8 @@ static int stats_get(struct arena_stats *st) {
   uint64_t cached_huge = backend_cached_huge_bytes();
   backend_unlock();
 
-  st->allocated_bytes = g.small_live_bytes + atomic_load_explicit(&large_bytes, memory_order_relaxed) + b.huge_bytes;
+  st->allocated_bytes =
+      g.small_live_bytes + atomic_load_explicit(&large_bytes, memory_order_relaxed) + b.huge_bytes;
   st->requested_bytes =
       g.small_live_bytes + atomic_load_explicit(&large_requested, memory_order_relaxed) + b.huge_requested;
   st->peak_allocated_bytes = b.peak_active;
@@ -108,16 +111,20 @@ struct field {
   const char *name;
   size_t offset;
 };
-#define FIELD(f) {#f, offsetof(struct arena_stats, f)}
+#define FIELD(f)                                                                                             \
+  { #f, offsetof(struct arena_stats, f) }
 static const struct field fields[] = {
-    FIELD(allocated_bytes), FIELD(peak_allocated_bytes), FIELD(requested_bytes),
-    FIELD(peak_requested_bytes), FIELD(mapped_bytes), FIELD(peak_mapped_bytes),
-    FIELD(resident_bytes), FIELD(chunks), FIELD(cached_chunks),
-    FIELD(huge_blocks), FIELD(huge_bytes), FIELD(large_blocks),
-    FIELD(large_bytes), FIELD(hugepage_bytes), FIELD(hugetlb_fallbacks),
-    FIELD(remote_frees), FIELD(abandoned_spans), FIELD(reclaimed_spans),
-    FIELD(os_maps), FIELD(os_unmaps), FIELD(threads),
-    FIELD(thread_generations),
+    FIELD(allocated_bytes),   FIELD(peak_allocated_bytes),
+    FIELD(requested_bytes),   FIELD(peak_requested_bytes),
+    FIELD(mapped_bytes),      FIELD(peak_mapped_bytes),
+    FIELD(resident_bytes),    FIELD(chunks),
+    FIELD(cached_chunks),     FIELD(huge_blocks),
+    FIELD(huge_bytes),        FIELD(large_blocks),
+    FIELD(large_bytes),       FIELD(hugepage_bytes),
+    FIELD(hugetlb_fallbacks), FIELD(remote_frees),
+    FIELD(abandoned_spans),   FIELD(reclaimed_spans),
+    FIELD(os_maps),           FIELD(os_unmaps),
+    FIELD(threads),           FIELD(thread_generations),
 };
 
 static void stderr_sink(void *arg, const char *s, size_t n) {
@@ -125,13 +132,14 @@ static void stderr_sink(void *arg, const char *s, size_t n) {
   write_all(2, s, n);
 }
 
-__attribute__((visibility("default"))) void arena_stats_print(
-    void (*write_cb)(void *, const char *, size_t), void *cbarg, enum arena_stats_format format) {
+__attribute__((visibility("default"))) void arena_stats_print(void (*write_cb)(void *, const char *, size_t),
+                                                              void *cbarg, enum arena_stats_format format) {
   struct arena_stats st = {.version = ARENA_STATS_VERSION, .size = sizeof(st)};
   arena_stats_get(&st);
   struct text t = {.len = 0, .flush = write_cb ? write_cb : stderr_sink, .arg = cbarg};
   bool json = format == ARENA_STATS_JSON;
-  text_str(&t, json ? "{\"libarena\": \"" ARENA_VERSION_STRING "\"" : "libarena stats (" ARENA_VERSION_STRING ")\n");
+  text_str(&t, json ? "{\"libarena\": \"" ARENA_VERSION_STRING "\""
+                    : "libarena stats (" ARENA_VERSION_STRING ")\n");
   for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
     text_str(&t, json ? ", \"" : "  ");
     text_str(&t, fields[i].name);

@@ -35,8 +35,8 @@ static void usage(FILE *f, const char *name, const char *what, const struct stre
           "  -c, --check X       seconds between heap checks (%.1f)\n"
           "  -v, --verbose       progress lines\n"
           "  -h, --help\n",
-          name, what, o->threads, o->scale, o->rounds, o->seconds, o->seed, o->forks, o->batch,
-          o->limit_mib, o->max_size, o->check);
+          name, what, o->threads, o->scale, o->rounds, o->seconds, o->seed, o->forks, o->batch, o->limit_mib,
+          o->max_size, o->check);
 }
 
 static long parse_long(const char *name, const char *opt, const char *s) {
@@ -62,14 +62,19 @@ static double parse_double(const char *name, const char *opt, const char *s) {
 }
 
 void stress_parse(int argc, char **argv, struct stress_opts *o, const char *name, const char *what) {
-  static const struct option longopts[] = {
-      {"threads", required_argument, 0, 't'}, {"scale", required_argument, 0, 's'},
-      {"rounds", required_argument, 0, 'r'},  {"seconds", required_argument, 0, 'd'},
-      {"seed", required_argument, 0, 'S'},    {"forks", required_argument, 0, 'f'},
-      {"batch", required_argument, 0, 'b'},   {"limit-mib", required_argument, 0, 'l'},
-      {"max-size", required_argument, 0, 'm'}, {"check", required_argument, 0, 'c'},
-      {"verbose", no_argument, 0, 'v'},       {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
+  static const struct option longopts[] = {{"threads", required_argument, 0, 't'},
+                                           {"scale", required_argument, 0, 's'},
+                                           {"rounds", required_argument, 0, 'r'},
+                                           {"seconds", required_argument, 0, 'd'},
+                                           {"seed", required_argument, 0, 'S'},
+                                           {"forks", required_argument, 0, 'f'},
+                                           {"batch", required_argument, 0, 'b'},
+                                           {"limit-mib", required_argument, 0, 'l'},
+                                           {"max-size", required_argument, 0, 'm'},
+                                           {"check", required_argument, 0, 'c'},
+                                           {"verbose", no_argument, 0, 'v'},
+                                           {"help", no_argument, 0, 'h'},
+                                           {0, 0, 0, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "t:s:r:d:S:f:b:l:m:c:vh", longopts, NULL)) != -1) {
     switch (c) {
@@ -103,8 +108,8 @@ void stress_parse(int argc, char **argv, struct stress_opts *o, const char *name
 void stress_print_opts(const struct stress_opts *o) {
   printf("  options: threads=%ld scale=%ld rounds=%ld seconds=%.1f seed=%" PRIu64
          " forks=%ld batch=%ld limit-mib=%ld max-size=%ld check=%.1f; allocator: %s%s\n",
-         o->threads, o->scale, o->rounds, o->seconds, o->seed, o->forks, o->batch, o->limit_mib,
-         o->max_size, o->check, stress_have_arena() ? "libarena" : "system/preloaded (no arena_check)",
+         o->threads, o->scale, o->rounds, o->seconds, o->seed, o->forks, o->batch, o->limit_mib, o->max_size,
+         o->check, stress_have_arena() ? "libarena" : "system/preloaded (no arena_check)",
          STRESS_SANITIZED ? " (sanitizer build)" : "");
   fflush(stdout);
 }
@@ -139,12 +144,18 @@ static size_t log_between(rng_t *r, size_t lo, size_t hi) {
 size_t stress_rand_size(rng_t *r, size_t max) {
   uint64_t x = rng_below(r, 1000);
   size_t lo, hi;
-  if (x < 450) lo = 1, hi = 64;
-  else if (x < 750) lo = 65, hi = 512;
-  else if (x < 900) lo = 513, hi = 8192;
-  else if (x < 980) lo = 8193, hi = 32768;         /* top small classes */
-  else if (x < 998) lo = 32769, hi = (size_t)1 << 20; /* large page runs */
-  else lo = ((size_t)1 << 20) + 1, hi = (size_t)4 << 20; /* huge mappings */
+  if (x < 450)
+    lo = 1, hi = 64;
+  else if (x < 750)
+    lo = 65, hi = 512;
+  else if (x < 900)
+    lo = 513, hi = 8192;
+  else if (x < 980)
+    lo = 8193, hi = 32768; /* top small classes */
+  else if (x < 998)
+    lo = 32769, hi = (size_t)1 << 20; /* large page runs */
+  else
+    lo = ((size_t)1 << 20) + 1, hi = (size_t)4 << 20; /* huge mappings */
   if (max < 1) max = 1;
   if (hi > max) hi = max;
   if (lo > hi) lo = hi > 64 ? hi / 2 : 1;
@@ -308,8 +319,7 @@ static size_t usable(void *p) {
 static void check_new(void *p, size_t size, size_t align, const char *what) {
   size_t min_align = stress_have_arena() ? 16 : (size >= 16 ? 16 : 8);
   if (align < min_align) align = min_align;
-  if ((uintptr_t)p % align)
-    stress_fail("%s(%zu) returned %p, not aligned to %zu", what, size, p, align);
+  if ((uintptr_t)p % align) stress_fail("%s(%zu) returned %p, not aligned to %zu", what, size, p, align);
   size_t u = usable(p);
   if (u < size) stress_fail("%s(%zu) returned %p with usable size %zu", what, size, p, u);
 }
@@ -516,8 +526,8 @@ int stress_report(const char *name, double start, const char *extra) {
     stress_fail("%s: %" PRIu64 " blocks allocated but %" PRIu64 " freed by the end", name, allocated,
                 t->frees);
   unsigned long fails = atomic_load(&stress_failures);
-  printf("  ops %" PRIu64 ": malloc %" PRIu64 ", calloc %" PRIu64 ", realloc %" PRIu64
-         ", aligned %" PRIu64 ", free %" PRIu64 ", exchanges %" PRIu64 ", ENOMEM %" PRIu64 "\n",
+  printf("  ops %" PRIu64 ": malloc %" PRIu64 ", calloc %" PRIu64 ", realloc %" PRIu64 ", aligned %" PRIu64
+         ", free %" PRIu64 ", exchanges %" PRIu64 ", ENOMEM %" PRIu64 "\n",
          t->ops, t->mallocs, t->callocs, t->reallocs, t->aligned, t->frees, t->exchanges, t->enomem);
   printf("  verified %" PRIu64 " blocks (%.1f MiB of pattern), %.1f MiB of calloc zeros\n",
          t->verified_blocks, MIB(t->verified_bytes), MIB(t->zero_checked_bytes));

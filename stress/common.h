@@ -140,8 +140,8 @@ bool blk_from_header(void *p, blk_t *b, const char *who);
 
 /* ---- system ------------------------------------------------------------- */
 
-double stress_now(void);       /* monotonic seconds */
-uint64_t stress_rss_bytes(void);  /* current RSS (/proc/self/statm) */
+double stress_now(void);              /* monotonic seconds */
+uint64_t stress_rss_bytes(void);      /* current RSS (/proc/self/statm) */
 uint64_t stress_peak_rss_bytes(void); /* VmHWM (/proc/self/status) */
 uint64_t stress_vmsize_bytes(void);   /* VmSize (/proc/self/status) */
 

@@ -19,8 +19,7 @@
 
 #include "common.h"
 
-static struct stress_opts opt = {
-    .threads = 3, .scale = 1, .seed = 1, .forks = 50, .max_size = 4 << 20};
+static struct stress_opts opt = {.threads = 3, .scale = 1, .seed = 1, .forks = 50, .max_size = 4 << 20};
 
 #define WORKER_SLOTS 256
 #define PRE_BLOCKS 200
@@ -121,8 +120,8 @@ static void wait_child(pid_t pid, long k) {
       return;
     }
     if (stress_now() - t0 > CHILD_TIMEOUT) {
-      stress_fail("child %ld (pid %d) did not exit within %.0f s (deadlock after fork?); killed", k,
-                  (int)pid, CHILD_TIMEOUT);
+      stress_fail("child %ld (pid %d) did not exit within %.0f s (deadlock after fork?); killed", k, (int)pid,
+                  CHILD_TIMEOUT);
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
       return;

@@ -11,11 +11,10 @@
 
 #include "common.h"
 
-static struct stress_opts opt = {
-    .threads = 3, .scale = 1, .seed = 1, .limit_mib = 96, .max_size = 2048};
+static struct stress_opts opt = {.threads = 3, .scale = 1, .seed = 1, .limit_mib = 96, .max_size = 2048};
 
-#define BLOCKS_PER_SCALE 1000000/* blocks freed in total per unit of scale */
-#define RING 4096               /* slots per allocator ring (power of two) */
+#define BLOCKS_PER_SCALE 1000000 /* blocks freed in total per unit of scale */
+#define RING 4096                /* slots per allocator ring (power of two) */
 
 struct ring {
   _Alignas(64) atomic_size_t head; /* written by the allocator */
@@ -66,8 +65,7 @@ static void *free_only(void *arg) {
       for (; t != h; t++) {
         blk_t b;
         c.ops++;
-        if (blk_from_header(rg->slot[t % RING], &b, "free-only thread"))
-          blk_free(&b, "free-only thread", &c);
+        if (blk_from_header(rg->slot[t % RING], &b, "free-only thread")) blk_free(&b, "free-only thread", &c);
         atomic_store_explicit(&rg->tail, t + 1, memory_order_release);
         any = true;
       }
@@ -137,9 +135,10 @@ int main(int argc, char **argv) {
                 stress_total.frees);
 
   char extra[240];
-  int len = snprintf(extra, sizeof extra,
-                     "free-only thread freed %lu blocks; RSS %.1f -> max %.1f MiB (bound +%ld MiB, %lu samples)",
-                     atomic_load(&freed), rss0 / 1048576.0, max_rss / 1048576.0, opt.limit_mib, samples);
+  int len =
+      snprintf(extra, sizeof extra,
+               "free-only thread freed %lu blocks; RSS %.1f -> max %.1f MiB (bound +%ld MiB, %lu samples)",
+               atomic_load(&freed), rss0 / 1048576.0, max_rss / 1048576.0, opt.limit_mib, samples);
   if (stress_have_arena())
     snprintf(extra + len, sizeof extra - (size_t)len, "; mapped %.1f -> max %.1f MiB", mapped0 / 1048576.0,
              max_mapped / 1048576.0);

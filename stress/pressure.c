@@ -125,8 +125,8 @@ int main(int argc, char **argv) {
                "RLIMIT_AS = VmSize + limit-mib; --threads threads allocate until NULL (ENOMEM),\n"
                "verify, free half and go on, --rounds times each; blocks up to max-size bytes.");
   double start = stress_now();
-  printf("pressure: %ld threads, %ld NULL cycles each, %ld MiB of address space headroom\n",
-         opt.threads, opt.rounds, opt.limit_mib);
+  printf("pressure: %ld threads, %ld NULL cycles each, %ld MiB of address space headroom\n", opt.threads,
+         opt.rounds, opt.limit_mib);
   stress_print_opts(&opt);
 
   struct worker *ws = calloc((size_t)opt.threads, sizeof *ws);

@@ -8,10 +8,9 @@
 
 #include "common.h"
 
-static struct stress_opts opt = {
-    .threads = 4, .scale = 1, .seed = 1, .batch = 1000, .max_size = 64 << 10};
+static struct stress_opts opt = {.threads = 4, .scale = 1, .seed = 1, .batch = 1000, .max_size = 64 << 10};
 
-#define BATCHES_PER_SCALE 3000/* batches per producer per unit of scale */
+#define BATCHES_PER_SCALE 3000 /* batches per producer per unit of scale */
 
 struct batch {
   struct batch *next;
@@ -40,7 +39,8 @@ static void *producer(void *arg) {
     for (size_t i = 0; i < n; i++) {
       c.ops++;
       /* mostly small blocks, the remote-free fast path */
-      size_t sz = rng_pct(&r, 90) ? 1 + (size_t)rng_below(&r, 256) : stress_rand_size(&r, (size_t)opt.max_size);
+      size_t sz =
+          rng_pct(&r, 90) ? 1 + (size_t)rng_below(&r, 256) : stress_rand_size(&r, (size_t)opt.max_size);
       if (blk_alloc_any(&bt->b[bt->n], sz, &r, &c)) bt->n++;
     }
     pthread_mutex_lock(&qlock);
@@ -129,8 +129,8 @@ int main(int argc, char **argv) {
   stress_check_heap("at the end");
 
   char extra[200];
-  int len = snprintf(extra, sizeof extra, "%lu batches passed, longest queue %ld",
-                     atomic_load(&batches_done), max_qlen);
+  int len = snprintf(extra, sizeof extra, "%lu batches passed, longest queue %ld", atomic_load(&batches_done),
+                     max_qlen);
   if (have_stats && stress_stats(&st1))
     snprintf(extra + len, sizeof extra - (size_t)len, ", libarena remote frees %" PRIu64,
              st1.remote_frees - st0.remote_frees);

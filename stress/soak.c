@@ -24,8 +24,14 @@
 
 #include "common.h"
 
-static struct stress_opts opt = {.threads = 3, .scale = 1, .seconds = 6, .seed = 1, .check = 1.0,
-                                 .batch = 500, .limit_mib = 256, .max_size = 4 << 20};
+static struct stress_opts opt = {.threads = 3,
+                                 .scale = 1,
+                                 .seconds = 6,
+                                 .seed = 1,
+                                 .check = 1.0,
+                                 .batch = 500,
+                                 .limit_mib = 256,
+                                 .max_size = 4 << 20};
 
 #define SLOTS 256
 #define NSHARED 512

@@ -11,13 +11,12 @@
 
 #include "common.h"
 
-static struct stress_opts opt = {
-    .threads = 4, .scale = 1, .rounds = 10, .seed = 1, .max_size = 4 << 20};
+static struct stress_opts opt = {.threads = 4, .scale = 1, .rounds = 10, .seed = 1, .max_size = 4 << 20};
 
-#define SLOTS 512          /* blocks each thread's slot set can hold */
-#define OPS_PER_SCALE 20000/* operations per thread per round per unit of scale */
+#define SLOTS 512           /* blocks each thread's slot set can hold */
+#define OPS_PER_SCALE 20000 /* operations per thread per round per unit of scale */
 
-static blk_t **slot_sets;      /* [threads][SLOTS], persistent across rounds */
+static blk_t **slot_sets;       /* [threads][SLOTS], persistent across rounds */
 static _Atomic(void *) *shared; /* exchange array */
 static size_t nshared;
 static atomic_ulong handed_over; /* blocks a thread left for the next round */
@@ -148,7 +147,7 @@ int main(int argc, char **argv) {
   stress_check_heap("at the end");
 
   char extra[160];
-  snprintf(extra, sizeof extra,
-           "%lu blocks outlived their thread, %lu freed at the end", atomic_load(&handed_over), left);
+  snprintf(extra, sizeof extra, "%lu blocks outlived their thread, %lu freed at the end",
+           atomic_load(&handed_over), left);
   return stress_report("transfer", start, extra);
 }

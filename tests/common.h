@@ -84,12 +84,11 @@ static inline size_t pat_check(const void *p, size_t n, uint64_t seed) {
   return (size_t)-1;
 }
 
-#define assert_pattern(p, n, seed)                                                             \
-  do {                                                                                         \
-    size_t bad_ = pat_check((p), (n), (seed));                                                 \
-    if (bad_ != (size_t)-1)                                                                    \
-      fail_msg("pattern mismatch in block %p (size %zu) at offset %zu", (void *)(p), (size_t)(n), \
-               bad_);                                                                          \
+#define assert_pattern(p, n, seed)                                                                           \
+  do {                                                                                                       \
+    size_t bad_ = pat_check((p), (n), (seed));                                                               \
+    if (bad_ != (size_t)-1)                                                                                  \
+      fail_msg("pattern mismatch in block %p (size %zu) at offset %zu", (void *)(p), (size_t)(n), bad_);     \
   } while (0)
 
 static inline int all_bytes_equal(const void *p, size_t n, unsigned char v) {
@@ -99,10 +98,10 @@ static inline int all_bytes_equal(const void *p, size_t n, unsigned char v) {
   return 1;
 }
 
-#define assert_aligned(p, a)                                                                    \
-  do {                                                                                          \
-    if (((uintptr_t)(p)) % (uintptr_t)(a) != 0)                                                 \
-      fail_msg("pointer %p is not aligned to %zu", (void *)(p), (size_t)(a));                    \
+#define assert_aligned(p, a)                                                                                 \
+  do {                                                                                                       \
+    if (((uintptr_t)(p)) % (uintptr_t)(a) != 0)                                                              \
+      fail_msg("pointer %p is not aligned to %zu", (void *)(p), (size_t)(a));                                \
   } while (0)
 
 /* Reads the library's statistics; fails the test if arena_stats_get fails. */
@@ -162,14 +161,14 @@ static inline uint64_t rng_next(uint64_t *s) {
 static int g_aborted_before;
 
 /* Checks the heap invariants; every test that churns memory calls this. */
-#define assert_heap_ok()                                                                     \
-  do {                                                                                       \
-    int problems_ = arena_check();                                                           \
-    if (problems_)                                                                           \
-      fail_msg("arena_check() found %d problem(s) (see stderr)%s", problems_,                \
-               g_aborted_before ? "; an earlier test aborted inside the allocator, this may " \
-                                  "be a consequence"                                         \
-                                : "");                                                       \
+#define assert_heap_ok()                                                                                     \
+  do {                                                                                                       \
+    int problems_ = arena_check();                                                                           \
+    if (problems_)                                                                                           \
+      fail_msg("arena_check() found %d problem(s) (see stderr)%s", problems_,                                \
+               g_aborted_before ? "; an earlier test aborted inside the allocator, this may "                \
+                                  "be a consequence"                                                         \
+                                : "");                                                                       \
   } while (0)
 
 /* TEST_FILTER=pattern (cmocka wildcard) runs only the matching tests;

@@ -27,21 +27,17 @@ int main() {
     uint64_t r = next();
     std::string key = "k" + std::to_string(r % 50000) + std::string(r % 23, 'z');
     switch (r % 5) {
-      case 0:
-        m.erase(key);
-        break;
-      case 1:
-        u[r % 30000] = key + key;
-        break;
-      case 2:
-        owned.emplace_back(new std::string(r % 2000, 'a' + (char)(r % 26)));
-        if (owned.size() > 5000) owned.erase(owned.begin(), owned.begin() + 2500);
-        break;
-      default: {
-        auto &v = m[key];
-        v.resize((r >> 16) % 100);
-        for (size_t k = 0; k < v.size(); k++) v[k] = (int)(k * 31 + (r & 0xff));
-      }
+    case 0: m.erase(key); break;
+    case 1: u[r % 30000] = key + key; break;
+    case 2:
+      owned.emplace_back(new std::string(r % 2000, 'a' + (char)(r % 26)));
+      if (owned.size() > 5000) owned.erase(owned.begin(), owned.begin() + 2500);
+      break;
+    default: {
+      auto &v = m[key];
+      v.resize((r >> 16) % 100);
+      for (size_t k = 0; k < v.size(); k++) v[k] = (int)(k * 31 + (r & 0xff));
+    }
     }
   }
   for (auto &kv : m) {

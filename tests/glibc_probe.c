@@ -33,9 +33,23 @@ static size_t actual_alignment(void *p) {
 
 int main(void) {
   printf("glibc %s\n", gnu_get_libc_version());
-  static const size_t al[] = {0,  1,  2,   3,    4,    8,          12,
-                              16, 24, 48,  100,  4095, 4097,       (size_t)1 << 20,
-                              ((size_t)1 << 20) + 1, SIZE_MAX / 2 + 1, SIZE_MAX};
+  static const size_t al[] = {0,
+                              1,
+                              2,
+                              3,
+                              4,
+                              8,
+                              12,
+                              16,
+                              24,
+                              48,
+                              100,
+                              4095,
+                              4097,
+                              (size_t)1 << 20,
+                              ((size_t)1 << 20) + 1,
+                              SIZE_MAX / 2 + 1,
+                              SIZE_MAX};
   for (size_t i = 0; i < sizeof al / sizeof al[0]; i++) {
     errno = 0;
     void *p = p_aligned_alloc(al[i], 100);
@@ -53,8 +67,7 @@ int main(void) {
     free(p);
     void *m = (void *)0x1234;
     int r = p_posix_memalign(&m, al[i], 100);
-    printf("posix_memalign(%zu, 100) = %d, memptr %s\n", al[i], r,
-           m == (void *)0x1234 ? "untouched" : "set");
+    printf("posix_memalign(%zu, 100) = %d, memptr %s\n", al[i], r, m == (void *)0x1234 ? "untouched" : "set");
     if (r == 0) free(m);
   }
   static const size_t big[] = {(size_t)PTRDIFF_MAX, (size_t)PTRDIFF_MAX + 1, SIZE_MAX - 4096, SIZE_MAX};

@@ -21,16 +21,15 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
-static const size_t k_sizes[] = {
-    0,         1,         7,          8,          15,        16,       17,      24,
-    31,        32,        48,        63,         64,        65,       100,     127,
-    128,       129,       200,       255,        256,       257,      500,     1000,
-    1024,      1500,      2048,      3000,       4096,      5000,     8191,    8192,
-    10000,     16384,     20000,     32767 - 8,  32767,     32768,    32769,   40000,
-    65536,     100000,    262144,    500000,     1048575,   1048576,  1048577, 2 * 1048576,
-    3 * 1048576 + 5, 8 * 1048576};
+static const size_t k_sizes[] = {0,          1,      7,       8,       15,      16,          17,
+                                 24,         31,     32,      48,      63,      64,          65,
+                                 100,        127,    128,     129,     200,     255,         256,
+                                 257,        500,    1000,    1024,    1500,    2048,        3000,
+                                 4096,       5000,   8191,    8192,    10000,   16384,       20000,
+                                 32767 - 8,  32767,  32768,   32769,   40000,   65536,       100000,
+                                 262144,     500000, 1048575, 1048576, 1048577, 2 * 1048576, 3 * 1048576 + 5,
+                                 8 * 1048576};
 #define NSIZES (sizeof k_sizes / sizeof k_sizes[0])
-
 
 /* ---- part 1: clean runs --------------------------------------------------- */
 
@@ -252,7 +251,8 @@ static void test_threads(void **state) {
   (void)state;
   pthread_t th[NTHREADS];
   pthread_barrier_init(&g_barrier, NULL, NTHREADS);
-  for (size_t i = 0; i < NTHREADS; i++) assert_int_equal(pthread_create(&th[i], NULL, thread_main, (void *)i), 0);
+  for (size_t i = 0; i < NTHREADS; i++)
+    assert_int_equal(pthread_create(&th[i], NULL, thread_main, (void *)i), 0);
   for (size_t i = 0; i < NTHREADS; i++) pthread_join(th[i], NULL);
   pthread_barrier_destroy(&g_barrier);
   assert_heap_ok();
@@ -370,10 +370,10 @@ static void c_read_before_block(void) {
   _exit(96);
 }
 
-#define DEATH(name, kind)                                                                          \
-  static void test_asan_##name(void **state) {                                                     \
-    (void)state;                                                                                   \
-    expect_asan(c_##name, kind);                                                                   \
+#define DEATH(name, kind)                                                                                    \
+  static void test_asan_##name(void **state) {                                                               \
+    (void)state;                                                                                             \
+    expect_asan(c_##name, kind);                                                                             \
   }
 DEATH(uaf_read_16, "use-after-poison")
 DEATH(uaf_read_1000, "use-after-poison")
@@ -400,7 +400,8 @@ static void test_double_free_still_caught(void **state) {
   (void)state;
   struct outcome o;
   run_child(c_double_free, &o);
-  if (!o.signaled || o.sig != SIGABRT) fail_msg("expected SIGABRT (exit %d, signal %d): \"%s\"", o.status, o.sig, o.err);
+  if (!o.signaled || o.sig != SIGABRT)
+    fail_msg("expected SIGABRT (exit %d, signal %d): \"%s\"", o.status, o.sig, o.err);
   if (!strstr(o.err, "double free")) fail_msg("stderr lacks \"double free\": \"%s\"", o.err);
 }
 

@@ -41,11 +41,11 @@ struct api {
 static size_t libc_usable(void *p) { return malloc_usable_size(p); }
 static size_t arena_usable(void *p) { return arena_usable_size(p); }
 
-static const struct api api_libc = {"libc", 1, malloc, calloc, realloc, free,
-                                    aligned_alloc, posix_memalign, libc_usable};
-static const struct api api_arena = {"arena_*", 0, arena_malloc, arena_calloc,
-                                     arena_realloc, arena_free, arena_aligned_alloc,
-                                     arena_posix_memalign, arena_usable};
+static const struct api api_libc = {"libc",         1,          malloc, calloc, realloc, free, aligned_alloc,
+                                    posix_memalign, libc_usable};
+static const struct api api_arena = {"arena_*",     0,          arena_malloc,        arena_calloc,
+                                     arena_realloc, arena_free, arena_aligned_alloc, arena_posix_memalign,
+                                     arena_usable};
 
 #define API(state) ((const struct api *)*(state))
 
@@ -115,20 +115,25 @@ static void test_size_class_sweep(void **state) {
 
 /* ---- sizes that cannot be satisfied ------------------------------------- */
 
-static const size_t impossible_sizes[] = {
-    (size_t)PTRDIFF_MAX,       (size_t)PTRDIFF_MAX + 1, (size_t)PTRDIFF_MAX + 4096,
-    SIZE_MAX - 2 * 1024 * 1024, SIZE_MAX - 4096,         SIZE_MAX - 64,
-    SIZE_MAX - 15,              SIZE_MAX - 1,            SIZE_MAX};
+static const size_t impossible_sizes[] = {(size_t)PTRDIFF_MAX,
+                                          (size_t)PTRDIFF_MAX + 1,
+                                          (size_t)PTRDIFF_MAX + 4096,
+                                          SIZE_MAX - 2 * 1024 * 1024,
+                                          SIZE_MAX - 4096,
+                                          SIZE_MAX - 64,
+                                          SIZE_MAX - 15,
+                                          SIZE_MAX - 1,
+                                          SIZE_MAX};
 #define N_IMPOSSIBLE (sizeof impossible_sizes / sizeof impossible_sizes[0])
 
-#define assert_enomem_null(expr, what, n)                                                   \
-  do {                                                                                      \
-    errno = 0;                                                                              \
-    void *r_ = (expr);                                                                      \
-    int e_ = errno;                                                                         \
-    if (r_ != NULL) fail_msg("%s(%#zx) returned %p, expected NULL", what, (size_t)(n), r_); \
-    if (e_ != ENOMEM)                                                                       \
-      fail_msg("%s(%#zx): errno %d (%s), expected ENOMEM", what, (size_t)(n), e_, strerror(e_)); \
+#define assert_enomem_null(expr, what, n)                                                                    \
+  do {                                                                                                       \
+    errno = 0;                                                                                               \
+    void *r_ = (expr);                                                                                       \
+    int e_ = errno;                                                                                          \
+    if (r_ != NULL) fail_msg("%s(%#zx) returned %p, expected NULL", what, (size_t)(n), r_);                  \
+    if (e_ != ENOMEM)                                                                                        \
+      fail_msg("%s(%#zx): errno %d (%s), expected ENOMEM", what, (size_t)(n), e_, strerror(e_));             \
   } while (0)
 
 static void test_impossible_sizes(void **state) {
@@ -171,13 +176,9 @@ static void test_impossible_sizes(void **state) {
 static void test_calloc_overflow(void **state) {
   const struct api *A = API(state);
   static const size_t pairs[][2] = {
-      {(size_t)1 << 33, (size_t)1 << 33},
-      {SIZE_MAX, 2},
-      {2, SIZE_MAX / 2 + 1},
-      {SIZE_MAX / 3 + 1, 3},
+      {(size_t)1 << 33, (size_t)1 << 33}, {SIZE_MAX, 2},        {2, SIZE_MAX / 2 + 1}, {SIZE_MAX / 3 + 1, 3},
       {(size_t)PTRDIFF_MAX / 2 + 1, 2}, /* no overflow, but > PTRDIFF_MAX */
-      {65536, (size_t)1 << 48},
-      {SIZE_MAX, SIZE_MAX},
+      {65536, (size_t)1 << 48},           {SIZE_MAX, SIZE_MAX},
   };
   for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
     size_t a = launder_size(pairs[i][0]), b = launder_size(pairs[i][1]);
@@ -256,8 +257,8 @@ static void test_realloc_zero_frees(void **state) {
   struct arena_stats s1 = stats_now();
   size_t rss1 = rss_bytes();
   if (s1.mapped_bytes > s0.mapped_bytes + 64 * MiB)
-    fail_msg("mapped_bytes grew from %llu to %llu: realloc(p, 0) leaks",
-             (unsigned long long)s0.mapped_bytes, (unsigned long long)s1.mapped_bytes);
+    fail_msg("mapped_bytes grew from %llu to %llu: realloc(p, 0) leaks", (unsigned long long)s0.mapped_bytes,
+             (unsigned long long)s1.mapped_bytes);
   if (rss1 > rss0 + 64 * MiB) fail_msg("RSS grew from %zu to %zu: realloc(p, 0) leaks", rss0, rss1);
   assert_heap_ok();
 }
@@ -280,11 +281,10 @@ static void test_realloc_null_is_malloc(void **state) {
 /* small -> large -> huge -> small and back, content preserved at each step. */
 static void test_realloc_chain(void **state) {
   const struct api *A = API(state);
-  static const size_t chain[] = {1,          24,          100,         1000,       16000,
-                                 32768,      32769,       70000,       500000,     1048576,
-                                 1048577,    3000000,     9000000,     2500000,    700000,
-                                 40000,      5000,        64,          8,          9000000,
-                                 17,         1048576 + 4096, 1048576 - 4096, 33000, 32000, 1};
+  static const size_t chain[] = {
+      1,       24,      100,     1000,           16000,          32768,  32769, 70000, 500000,
+      1048576, 1048577, 3000000, 9000000,        2500000,        700000, 40000, 5000,  64,
+      8,       9000000, 17,      1048576 + 4096, 1048576 - 4096, 33000,  32000, 1};
   size_t n = chain[0];
   uint64_t seed = 42;
   char *p = A->realloc(NULL, n);
@@ -344,14 +344,31 @@ static void test_posix_memalign_bad_alignment(void **state) {
   const struct api *A = API(state);
   /* glibc probe: posix_memalign(&m, a, 100) = 22 (EINVAL), *m untouched, for
    * a = 0 1 2 3 4 12 24 48 100 4095 4097 1M+1 SIZE_MAX; 2^63 gives ENOMEM. */
-  static const size_t bad[] = {0,  1,   2,    3,    4,       5,       6,
-                               7,  12,  24,   40,   48,      100,     4095,
-                               4097, (1 << 20) + 8, SIZE_MAX, SIZE_MAX - 7, (SIZE_MAX / 2) + 9};
+  static const size_t bad[] = {0,
+                               1,
+                               2,
+                               3,
+                               4,
+                               5,
+                               6,
+                               7,
+                               12,
+                               24,
+                               40,
+                               48,
+                               100,
+                               4095,
+                               4097,
+                               (1 << 20) + 8,
+                               SIZE_MAX,
+                               SIZE_MAX - 7,
+                               (SIZE_MAX / 2) + 9};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     void *m = (void *)0x5678;
     errno = 4321;
     int r = A->posix_memalign(&m, launder_size(bad[i]), 100);
-    if (r != EINVAL) fail_msg("%s posix_memalign(align %zu) returned %d, expected EINVAL", A->name, bad[i], r);
+    if (r != EINVAL)
+      fail_msg("%s posix_memalign(align %zu) returned %d, expected EINVAL", A->name, bad[i], r);
     if (m != (void *)0x5678) fail_msg("posix_memalign(align %zu) changed *memptr", bad[i]);
   }
   void *m = (void *)0x5678;
@@ -434,17 +451,13 @@ enum { VIA_POSIX, VIA_ALIGNED, VIA_MEMALIGN };
 static void *alloc_aligned(const struct api *A, int via, size_t a, size_t n) {
   void *p = NULL;
   switch (via) {
-    case VIA_POSIX: {
-      int r = A->posix_memalign(&p, a, n);
-      if (r != 0) fail_msg("%s posix_memalign(%zu, %zu) = %d", A->name, a, n, r);
-      break;
-    }
-    case VIA_ALIGNED:
-      p = A->aligned_alloc(a, n);
-      break;
-    default:
-      p = memalign(a, n);
-      break;
+  case VIA_POSIX: {
+    int r = A->posix_memalign(&p, a, n);
+    if (r != 0) fail_msg("%s posix_memalign(%zu, %zu) = %d", A->name, a, n, r);
+    break;
+  }
+  case VIA_ALIGNED: p = A->aligned_alloc(a, n); break;
+  default: p = memalign(a, n); break;
   }
   return p;
 }
@@ -466,8 +479,7 @@ static void test_alignment_sweep(void **state) {
           size_t n = d == 0 ? 0 : d < 0 ? ((size_t)1 << k) - 32 : ((size_t)1 << k) + 32;
           /* keep the run time sane: sizes from 64 KiB up only with a few
            * alignments, and 2^k - 32 with k > 20 not at the biggest ones */
-          if (k >= 16 && ab != 0 && ab != 4 && ab != 12 && ab != 16 && ab != 21 && ab != 26)
-            continue;
+          if (k >= 16 && ab != 0 && ab != 4 && ab != 12 && ab != 16 && ab != 21 && ab != 26) continue;
           if (ab >= 23 && k > 20 && d != 1) continue;
           void *p = alloc_aligned(A, via, launder_size(a), launder_size(n));
           if (!p) fail_msg("%s %s(%zu, %zu) = NULL", A->name, via_name[via], a, n);
@@ -542,7 +554,8 @@ static void test_free_null_and_errno(void **state) {
   errno = 1234;
   A->free(NULL);
   assert_int_equal(errno, 1234);
-  static const size_t sizes[] = {0, 16, 1000, 32768, 65536, 600000, 1048576, 1048577, 4 * 1024 * 1024, 20 * 1024 * 1024};
+  static const size_t sizes[] = {0,      16,      1000,    32768,           65536,
+                                 600000, 1048576, 1048577, 4 * 1024 * 1024, 20 * 1024 * 1024};
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
     /* free a batch so that span/chunk release paths (munmap, madvise) run too */
     void *v[64];
@@ -555,7 +568,8 @@ static void test_free_null_and_errno(void **state) {
     for (int j = 0; j < cnt; j++) {
       errno = 1234;
       A->free(v[j]);
-      if (errno != 1234) fail_msg("%s free of a %zu-byte block changed errno to %d", A->name, sizes[i], errno);
+      if (errno != 1234)
+        fail_msg("%s free of a %zu-byte block changed errno to %d", A->name, sizes[i], errno);
     }
   }
   if (A->is_libc) {
@@ -655,9 +669,8 @@ static void test_cross_api(void **state) {
 
 static void test_calloc_zeroes_recycled(void **state) {
   const struct api *A = API(state);
-  static const size_t sizes[] = {1,         24,          100,          1000,       4096,
-                                 16000,     32768,       64 * 1024,    200 * 1024, 1024 * 1024,
-                                 1048577,   4 * 1024 * 1024};
+  static const size_t sizes[] = {1,     24,        100,        1000,        4096,    16000,
+                                 32768, 64 * 1024, 200 * 1024, 1024 * 1024, 1048577, 4 * 1024 * 1024};
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
     size_t n = sizes[i];
     int batch = n <= 32768 ? 32 : 4;
@@ -697,8 +710,7 @@ static void test_version(void **state) {
   assert_non_null(v);
   assert_string_equal(v, ARENA_VERSION_STRING);
   char buf[32];
-  snprintf(buf, sizeof buf, "%d.%d.%d", ARENA_VERSION_MAJOR, ARENA_VERSION_MINOR,
-           ARENA_VERSION_PATCH);
+  snprintf(buf, sizeof buf, "%d.%d.%d", ARENA_VERSION_MAJOR, ARENA_VERSION_MINOR, ARENA_VERSION_PATCH);
   assert_string_equal(v, buf);
 }
 
@@ -723,10 +735,10 @@ static void test_stats_get_validation(void **state) {
   assert_int_equal(s.size, sizeof s);
 }
 
-#define assert_ge(a, b)                                                                   \
-  do {                                                                                    \
-    unsigned long long a_ = (a), b_ = (b);                                                \
-    if (a_ < b_) fail_msg("%s = %llu, expected >= %s = %llu", #a, a_, #b, b_);             \
+#define assert_ge(a, b)                                                                                      \
+  do {                                                                                                       \
+    unsigned long long a_ = (a), b_ = (b);                                                                   \
+    if (a_ < b_) fail_msg("%s = %llu, expected >= %s = %llu", #a, a_, #b, b_);                               \
   } while (0)
 
 static void check_stats_sane(const struct arena_stats *s) {
@@ -745,8 +757,10 @@ static void check_stats_sane(const struct arena_stats *s) {
     const struct arena_class_stats *c = &s->classes[i];
     if (c->block_size == 0) continue;
     used++;
-    if (c->block_size % 16) fail_msg("class %d block size %llu not a multiple of 16", i, (unsigned long long)c->block_size);
-    if (c->block_size <= prev) fail_msg("class %d block size %llu not increasing", i, (unsigned long long)c->block_size);
+    if (c->block_size % 16)
+      fail_msg("class %d block size %llu not a multiple of 16", i, (unsigned long long)c->block_size);
+    if (c->block_size <= prev)
+      fail_msg("class %d block size %llu not increasing", i, (unsigned long long)c->block_size);
     prev = maxbs = c->block_size;
     assert_ge(c->capacity, c->live_blocks);
   }
@@ -865,9 +879,12 @@ static const char *json_string(const char *p) {
 static const char *json_number(const char *p) {
   const char *s = p;
   if (*p == '-') p++;
-  if (*p == '0') p++;
-  else if (*p >= '1' && *p <= '9') while (*p >= '0' && *p <= '9') p++;
-  else return NULL;
+  if (*p == '0')
+    p++;
+  else if (*p >= '1' && *p <= '9')
+    while (*p >= '0' && *p <= '9') p++;
+  else
+    return NULL;
   if (*p == '.') {
     p++;
     if (!(*p >= '0' && *p <= '9')) return NULL;
@@ -895,7 +912,10 @@ static const char *json_value(const char *p, int depth) {
       p = json_value(p + 1, depth + 1);
       if (!p) return NULL;
       p = json_ws(p);
-      if (*p == ',') { p++; continue; }
+      if (*p == ',') {
+        p++;
+        continue;
+      }
       return *p == '}' ? p + 1 : NULL;
     }
   }
@@ -906,7 +926,10 @@ static const char *json_value(const char *p, int depth) {
       p = json_value(p, depth + 1);
       if (!p) return NULL;
       p = json_ws(p);
-      if (*p == ',') { p++; continue; }
+      if (*p == ',') {
+        p++;
+        continue;
+      }
       return *p == ']' ? p + 1 : NULL;
     }
   }
@@ -937,11 +960,11 @@ static void test_stats_print(void **state) {
   assert_int_equal(strlen(json.buf), json.len);
   const char *end = json_value(json.buf, 0);
   if (!end || *json_ws(end) != 0)
-    fail_msg("arena_stats_print JSON does not parse near offset %ld:\n%s",
-             end ? (long)(end - json.buf) : -1L, json.buf);
+    fail_msg("arena_stats_print JSON does not parse near offset %ld:\n%s", end ? (long)(end - json.buf) : -1L,
+             json.buf);
   assert_int_equal(*json_ws(json.buf), '{');
   static const char *keys[] = {"\"allocated_bytes\"", "\"mapped_bytes\"", "\"chunks\"",
-                               "\"huge_blocks\"", "\"large_blocks\"", "\"thread_generations\""};
+                               "\"huge_blocks\"",     "\"large_blocks\"", "\"thread_generations\""};
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
     if (!strstr(json.buf, keys[i])) fail_msg("JSON report lacks key %s:\n%s", keys[i], json.buf);
 
@@ -969,12 +992,27 @@ static void test_stats_print(void **state) {
  * this executable when linked with libarena.a), never to glibc. */
 static void test_symbols_overridden(void **state) {
   (void)state;
-  static const char *names[] = {
-      "malloc",        "free",          "calloc",         "realloc",        "reallocarray",
-      "posix_memalign", "aligned_alloc", "memalign",      "valloc",         "pvalloc",
-      "malloc_usable_size", "free_sized", "free_aligned_sized", "cfree",   "__libc_malloc",
-      "__libc_free",   "__libc_calloc", "__libc_realloc", "__libc_memalign", "__libc_valloc",
-      "__libc_pvalloc"};
+  static const char *names[] = {"malloc",
+                                "free",
+                                "calloc",
+                                "realloc",
+                                "reallocarray",
+                                "posix_memalign",
+                                "aligned_alloc",
+                                "memalign",
+                                "valloc",
+                                "pvalloc",
+                                "malloc_usable_size",
+                                "free_sized",
+                                "free_aligned_sized",
+                                "cfree",
+                                "__libc_malloc",
+                                "__libc_free",
+                                "__libc_calloc",
+                                "__libc_realloc",
+                                "__libc_memalign",
+                                "__libc_valloc",
+                                "__libc_pvalloc"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     void *sym = dlsym(RTLD_DEFAULT, names[i]);
     if (!sym) fail_msg("%s is not defined", names[i]);
@@ -990,8 +1028,8 @@ static void test_heap_check_final(void **state) {
   assert_heap_ok();
 }
 
-#define BOTH(f)                                               \
-  {#f "[libc]", f, NULL, NULL, (void *)&api_libc}, {#f "[arena_*]", f, NULL, NULL, (void *)&api_arena}
+#define BOTH(f)                                                                                              \
+  {#f "[libc]", f, NULL, NULL, (void *)&api_libc}, { #f "[arena_*]", f, NULL, NULL, (void *)&api_arena }
 
 int main(void) {
   const struct CMUnitTest tests[] = {

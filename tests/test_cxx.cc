@@ -13,12 +13,26 @@
 // ---- every operator is libarena's ------------------------------------------
 
 static const char *const cxx_symbols[] = {
-    "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t",
-    "_ZnwmSt11align_val_t", "_ZnamSt11align_val_t", "_ZnwmSt11align_val_tRKSt9nothrow_t",
-    "_ZnamSt11align_val_tRKSt9nothrow_t", "_ZdlPv", "_ZdaPv", "_ZdlPvm", "_ZdaPvm",
-    "_ZdlPvRKSt9nothrow_t", "_ZdaPvRKSt9nothrow_t", "_ZdlPvSt11align_val_t",
-    "_ZdaPvSt11align_val_t", "_ZdlPvmSt11align_val_t", "_ZdaPvmSt11align_val_t",
-    "_ZdlPvSt11align_val_tRKSt9nothrow_t", "_ZdaPvSt11align_val_tRKSt9nothrow_t",
+    "_Znwm",
+    "_Znam",
+    "_ZnwmRKSt9nothrow_t",
+    "_ZnamRKSt9nothrow_t",
+    "_ZnwmSt11align_val_t",
+    "_ZnamSt11align_val_t",
+    "_ZnwmSt11align_val_tRKSt9nothrow_t",
+    "_ZnamSt11align_val_tRKSt9nothrow_t",
+    "_ZdlPv",
+    "_ZdaPv",
+    "_ZdlPvm",
+    "_ZdaPvm",
+    "_ZdlPvRKSt9nothrow_t",
+    "_ZdaPvRKSt9nothrow_t",
+    "_ZdlPvSt11align_val_t",
+    "_ZdaPvSt11align_val_t",
+    "_ZdlPvmSt11align_val_t",
+    "_ZdaPvmSt11align_val_t",
+    "_ZdlPvSt11align_val_tRKSt9nothrow_t",
+    "_ZdaPvSt11align_val_tRKSt9nothrow_t",
 };
 
 static void test_operators_resolve_to_libarena(void **) {
@@ -88,7 +102,7 @@ struct alignas(1 << 16) A64K {
 
 static void test_new_delete_forms(void **) {
   for (int round = 0; round < 100; round++) {
-    int *i = (int *)launder(new int(round));  // launder: no new/delete elision
+    int *i = (int *)launder(new int(round)); // launder: no new/delete elision
     assert_int_equal(*i, round);
     delete i;
 
@@ -105,7 +119,7 @@ static void test_new_delete_forms(void **) {
 
     void *raw = ::operator new(n);
     memset(raw, 2, n);
-    ::operator delete(raw, n);  // sized
+    ::operator delete(raw, n); // sized
     raw = ::operator new[](n);
     ::operator delete[](raw, n);
 
@@ -155,7 +169,8 @@ static void test_new_huge_and_large_counted(void **) {
   if (s1.huge_blocks < s0.huge_blocks + 1) fail_msg("new char[3 MiB] not counted as a huge block");
   if (s1.large_blocks < s0.large_blocks + 1) fail_msg("new char[200 KiB] not counted as a large block");
   if (s1.allocated_bytes < s0.allocated_bytes + 3 * MiB + 200 * KiB)
-    fail_msg("allocated_bytes grew by %llu only", (unsigned long long)(s1.allocated_bytes - s0.allocated_bytes));
+    fail_msg("allocated_bytes grew by %llu only",
+             (unsigned long long)(s1.allocated_bytes - s0.allocated_bytes));
   assert_true(arena_usable_size(h) >= 3 * MiB);
   assert_true(arena_usable_size(l) >= 200 * KiB);
   delete[] h;
@@ -214,7 +229,7 @@ static void test_impossible_new_throws(void **) {
 static int g_handler_calls;
 static void counting_handler() {
   g_handler_calls++;
-  std::set_new_handler(nullptr);  // next attempt throws
+  std::set_new_handler(nullptr); // next attempt throws
 }
 
 // operator new calls the new_handler before giving up.

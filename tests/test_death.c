@@ -46,11 +46,11 @@ static void expect_abort(void (*fn)(void), const char *kw1, const char *kw2) {
   if (!o.signaled)
     fail_msg("child was not killed by a signal (exit status %d); stderr: \"%s\"", o.status, o.err);
   if (o.sig != SIGABRT)
-    fail_msg("child killed by signal %d (%s), expected SIGABRT; stderr: \"%s\"", o.sig,
-             strsignal(o.sig), o.err);
+    fail_msg("child killed by signal %d (%s), expected SIGABRT; stderr: \"%s\"", o.sig, strsignal(o.sig),
+             o.err);
   if (!contains_ci(o.err, kw1) && !(kw2 && contains_ci(o.err, kw2)))
-    fail_msg("stderr lacks \"%s\"%s%s%s: \"%s\"", kw1, kw2 ? " or \"" : "", kw2 ? kw2 : "",
-             kw2 ? "\"" : "", o.err);
+    fail_msg("stderr lacks \"%s\"%s%s%s: \"%s\"", kw1, kw2 ? " or \"" : "", kw2 ? kw2 : "", kw2 ? "\"" : "",
+             o.err);
   if (!contains_ci(o.err, "libarena")) fail_msg("stderr does not name libarena: \"%s\"", o.err);
   assert_true(o.have_ptr);
   if (!names_pointer(o.err, o.ptr))
@@ -189,10 +189,10 @@ static void c_valid_use(void) {
 
 /* ---- cmocka wrappers -------------------------------------------------------- */
 
-#define DEATH(name, fn, kw1, kw2) \
-  static void name(void **state) { \
-    (void)state;                   \
-    expect_abort(fn, kw1, kw2);    \
+#define DEATH(name, fn, kw1, kw2)                                                                            \
+  static void name(void **state) {                                                                           \
+    (void)state;                                                                                             \
+    expect_abort(fn, kw1, kw2);                                                                              \
   }
 
 DEATH(test_double_free_small_16, c_double_free_16, "double free", NULL)

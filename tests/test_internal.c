@@ -24,8 +24,10 @@ static void test_class_table(void **state) {
     uint32_t size = classes[c].block_size;
     if (size < n) fail_msg("size %zu maps to class %u of %u bytes", n, c, size);
     if (c > 0 && classes[c - 1].block_size >= n && n > 0)
-      fail_msg("size %zu maps to class %u, but class %u (%u bytes) fits", n, c, c - 1, classes[c - 1].block_size);
-    if (n > 128 && (size - n) * 8 >= n) fail_msg("size %zu wastes %u bytes in class %u (>= 12.5%%)", n, size - (uint32_t)n, size);
+      fail_msg("size %zu maps to class %u, but class %u (%u bytes) fits", n, c, c - 1,
+               classes[c - 1].block_size);
+    if (n > 128 && (size - n) * 8 >= n)
+      fail_msg("size %zu wastes %u bytes in class %u (>= 12.5%%)", n, size - (uint32_t)n, size);
   }
   assert_int_equal(classes[NUM_CLASSES - 1].block_size, SMALL_MAX);
 }
@@ -146,8 +148,8 @@ static void test_chunk_returned_whole(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_class_table),   cmocka_unit_test(test_class_geometry),
-      cmocka_unit_test(test_span_lists),    cmocka_unit_test(test_coalescing),
+      cmocka_unit_test(test_class_table),          cmocka_unit_test(test_class_geometry),
+      cmocka_unit_test(test_span_lists),           cmocka_unit_test(test_coalescing),
       cmocka_unit_test(test_chunk_returned_whole),
   };
   return cmocka_run_group_tests_name("internal", tests, NULL, NULL);

@@ -12,14 +12,14 @@
 #define LIMIT_EXTRA (256 * MiB)
 
 /* In the child: report and exit with the line number. */
-#define CHECK(cond, ...)                                                          \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
-      fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);    \
-      fprintf(stderr, __VA_ARGS__);                                               \
-      fprintf(stderr, "\n");                                                      \
-      _exit(__LINE__ % 250 + 1);                                                  \
-    }                                                                             \
+#define CHECK(cond, ...)                                                                                     \
+  do {                                                                                                       \
+    if (!(cond)) {                                                                                           \
+      fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);                               \
+      fprintf(stderr, __VA_ARGS__);                                                                          \
+      fprintf(stderr, "\n");                                                                                 \
+      _exit(__LINE__ % 250 + 1);                                                                             \
+    }                                                                                                        \
   } while (0)
 
 static void set_limit(size_t extra) {
@@ -74,8 +74,8 @@ static struct node *fill_until_null(size_t *count, uint64_t seed0) {
     errno = 0;
     struct node *b = malloc(g_size);
     if (!b) {
-      CHECK(errno == ENOMEM, "malloc(%zu) failed with errno %d (%s), expected ENOMEM", g_size,
-            errno, strerror(errno));
+      CHECK(errno == ENOMEM, "malloc(%zu) failed with errno %d (%s), expected ENOMEM", g_size, errno,
+            strerror(errno));
       break;
     }
     node_fill(b, g_size, seed0 + cnt);
@@ -123,8 +123,8 @@ static void exhaust_and_recover(void) {
     head2 = b;
     again++;
   }
-  CHECK(again >= freed / 2, "after freeing %zu blocks of %zu bytes only %zu could be allocated again",
-        freed, g_size, again);
+  CHECK(again >= freed / 2, "after freeing %zu blocks of %zu bytes only %zu could be allocated again", freed,
+        g_size, again);
   for (struct node *b = head; b; b = b->next) node_verify(b);
   for (struct node *b = head2; b; b = b->next) node_verify(b);
   while (head) {
@@ -170,26 +170,80 @@ static void exhaust_free_all_then_big(void) {
   }
 }
 
-static void c_small_48(void) { g_size = 48; exhaust_and_recover(); }
-static void c_small_4000(void) { g_size = 4000; exhaust_and_recover(); }
-static void c_small_32k(void) { g_size = 32768; exhaust_and_recover(); }
-static void c_large_200k(void) { g_size = 200 * 1024; exhaust_and_recover(); }
-static void c_large_1m(void) { g_size = 1024 * 1024; exhaust_and_recover(); }
-static void c_huge_4m(void) { g_size = 4 * MiB; exhaust_and_recover(); }
+static void c_small_48(void) {
+  g_size = 48;
+  exhaust_and_recover();
+}
+static void c_small_4000(void) {
+  g_size = 4000;
+  exhaust_and_recover();
+}
+static void c_small_32k(void) {
+  g_size = 32768;
+  exhaust_and_recover();
+}
+static void c_large_200k(void) {
+  g_size = 200 * 1024;
+  exhaust_and_recover();
+}
+static void c_large_1m(void) {
+  g_size = 1024 * 1024;
+  exhaust_and_recover();
+}
+static void c_huge_4m(void) {
+  g_size = 4 * MiB;
+  exhaust_and_recover();
+}
 
-static void c_cache_small(void) { g_size = 64; exhaust_free_all_then_big(); }
-static void c_cache_large(void) { g_size = 300 * 1024; exhaust_free_all_then_big(); }
-static void c_cache_huge(void) { g_size = 4 * MiB; exhaust_free_all_then_big(); }
-static void test_oom_freed_small_memory_reusable_for_big(void **s) { (void)s; run_in_child(c_cache_small); }
-static void test_oom_freed_large_memory_reusable_for_big(void **s) { (void)s; run_in_child(c_cache_large); }
-static void test_oom_freed_huge_memory_reusable_for_big(void **s) { (void)s; run_in_child(c_cache_huge); }
+static void c_cache_small(void) {
+  g_size = 64;
+  exhaust_free_all_then_big();
+}
+static void c_cache_large(void) {
+  g_size = 300 * 1024;
+  exhaust_free_all_then_big();
+}
+static void c_cache_huge(void) {
+  g_size = 4 * MiB;
+  exhaust_free_all_then_big();
+}
+static void test_oom_freed_small_memory_reusable_for_big(void **s) {
+  (void)s;
+  run_in_child(c_cache_small);
+}
+static void test_oom_freed_large_memory_reusable_for_big(void **s) {
+  (void)s;
+  run_in_child(c_cache_large);
+}
+static void test_oom_freed_huge_memory_reusable_for_big(void **s) {
+  (void)s;
+  run_in_child(c_cache_huge);
+}
 
-static void test_oom_small_48(void **s) { (void)s; run_in_child(c_small_48); }
-static void test_oom_small_4000(void **s) { (void)s; run_in_child(c_small_4000); }
-static void test_oom_small_32k(void **s) { (void)s; run_in_child(c_small_32k); }
-static void test_oom_large_200k(void **s) { (void)s; run_in_child(c_large_200k); }
-static void test_oom_large_1m(void **s) { (void)s; run_in_child(c_large_1m); }
-static void test_oom_huge_4m(void **s) { (void)s; run_in_child(c_huge_4m); }
+static void test_oom_small_48(void **s) {
+  (void)s;
+  run_in_child(c_small_48);
+}
+static void test_oom_small_4000(void **s) {
+  (void)s;
+  run_in_child(c_small_4000);
+}
+static void test_oom_small_32k(void **s) {
+  (void)s;
+  run_in_child(c_small_32k);
+}
+static void test_oom_large_200k(void **s) {
+  (void)s;
+  run_in_child(c_large_200k);
+}
+static void test_oom_large_1m(void **s) {
+  (void)s;
+  run_in_child(c_large_1m);
+}
+static void test_oom_huge_4m(void **s) {
+  (void)s;
+  run_in_child(c_huge_4m);
+}
 
 /* Every entry point reports ENOMEM when the system refuses. */
 static void c_every_entry_point(void) {
@@ -201,12 +255,11 @@ static void c_every_entry_point(void) {
   const size_t big = 64 * MiB;
   void *p;
   int r;
-#define EXPECT_NULL(expr)                                                              \
-  do {                                                                                 \
-    errno = 0;                                                                         \
-    p = (expr);                                                                        \
-    CHECK(p == NULL && errno == ENOMEM, "%s = %p, errno %d (%s)", #expr, p, errno,     \
-          strerror(errno));                                                            \
+#define EXPECT_NULL(expr)                                                                                    \
+  do {                                                                                                       \
+    errno = 0;                                                                                               \
+    p = (expr);                                                                                              \
+    CHECK(p == NULL && errno == ENOMEM, "%s = %p, errno %d (%s)", #expr, p, errno, strerror(errno));         \
   } while (0)
   EXPECT_NULL(malloc(launder_size(big)));
   EXPECT_NULL(calloc(1, launder_size(big)));
@@ -249,7 +302,10 @@ static void c_every_entry_point(void) {
   free(m);
 }
 
-static void test_oom_every_entry_point(void **s) { (void)s; run_in_child(c_every_entry_point); }
+static void test_oom_every_entry_point(void **s) {
+  (void)s;
+  run_in_child(c_every_entry_point);
+}
 
 /* A thread whose first allocations happen when memory is exhausted. */
 static int g_go[2];

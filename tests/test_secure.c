@@ -39,7 +39,8 @@ static void expect_abort(void (*fn)(void), const char *text) {
              o.signaled ? o.sig : o.status, o.err);
   if (!strstr(o.err, text)) fail_msg("stderr lacks \"%s\": \"%s\"", text, o.err);
   assert_true(o.have_ptr);
-  if (!names_pointer(o.err, o.ptr)) fail_msg("stderr does not name the pointer %#lx: \"%s\"", (unsigned long)o.ptr, o.err);
+  if (!names_pointer(o.err, o.ptr))
+    fail_msg("stderr does not name the pointer %#lx: \"%s\"", (unsigned long)o.ptr, o.err);
 }
 
 static void expect_segv(void (*fn)(void)) {
@@ -61,8 +62,8 @@ static void overflow_then_free(size_t n, size_t extra) {
   if (!p) _exit(98);
   size_t u = malloc_usable_size(p);
   if (u < n) _exit(97);
-  memset(p, 0x11, u);                            /* the usable size itself is fine */
-  memset(launder(p) + u, 0x42, extra);           /* into the canary */
+  memset(p, 0x11, u);                  /* the usable size itself is fine */
+  memset(launder(p) + u, 0x42, extra); /* into the canary */
   announce(p);
   free(p);
 }
@@ -96,12 +97,30 @@ static void c_canary_aligned(void) {
   free(p);
 }
 
-static void test_canary_16(void **s) { (void)s; expect_abort(c_canary_16, CANARY_MSG); }
-static void test_canary_100(void **s) { (void)s; expect_abort(c_canary_100, CANARY_MSG); }
-static void test_canary_1000(void **s) { (void)s; expect_abort(c_canary_1000, CANARY_MSG); }
-static void test_canary_32k(void **s) { (void)s; expect_abort(c_canary_32k, CANARY_MSG); }
-static void test_canary_remote(void **s) { (void)s; expect_abort(c_canary_remote, CANARY_MSG); }
-static void test_canary_aligned(void **s) { (void)s; expect_abort(c_canary_aligned, CANARY_MSG); }
+static void test_canary_16(void **s) {
+  (void)s;
+  expect_abort(c_canary_16, CANARY_MSG);
+}
+static void test_canary_100(void **s) {
+  (void)s;
+  expect_abort(c_canary_100, CANARY_MSG);
+}
+static void test_canary_1000(void **s) {
+  (void)s;
+  expect_abort(c_canary_1000, CANARY_MSG);
+}
+static void test_canary_32k(void **s) {
+  (void)s;
+  expect_abort(c_canary_32k, CANARY_MSG);
+}
+static void test_canary_remote(void **s) {
+  (void)s;
+  expect_abort(c_canary_remote, CANARY_MSG);
+}
+static void test_canary_aligned(void **s) {
+  (void)s;
+  expect_abort(c_canary_aligned, CANARY_MSG);
+}
 
 /* Using the whole usable size never trips the canary. */
 static void test_usable_size_is_safe(void **state) {
@@ -137,10 +156,22 @@ static void c_guard_large_aligned(void) {
   _exit(0);
 }
 
-static void test_guard_large_70k(void **s) { (void)s; expect_segv(c_guard_large_70k); }
-static void test_guard_large_300k(void **s) { (void)s; expect_segv(c_guard_large_300k); }
-static void test_guard_large_1m(void **s) { (void)s; expect_segv(c_guard_large_1m); }
-static void test_guard_large_aligned(void **s) { (void)s; expect_segv(c_guard_large_aligned); }
+static void test_guard_large_70k(void **s) {
+  (void)s;
+  expect_segv(c_guard_large_70k);
+}
+static void test_guard_large_300k(void **s) {
+  (void)s;
+  expect_segv(c_guard_large_300k);
+}
+static void test_guard_large_1m(void **s) {
+  (void)s;
+  expect_segv(c_guard_large_1m);
+}
+static void test_guard_large_aligned(void **s) {
+  (void)s;
+  expect_segv(c_guard_large_aligned);
+}
 
 /* Permissions of the mapping that holds address a, from /proc/self/maps
  * ("rw-p", "---p", ...); 0 when not found. */
@@ -171,7 +202,8 @@ static void test_chunk_guard_pages(void **state) {
   uintptr_t chunk = (uintptr_t)p & ~(uintptr_t)(2 * MiB - 1);
   char perms[5];
   assert_true(perms_at(chunk + 2 * MiB - 4096, perms));
-  if (strcmp(perms, "---p") != 0) fail_msg("last page of chunk %#lx is %s, expected ---p", (unsigned long)chunk, perms);
+  if (strcmp(perms, "---p") != 0)
+    fail_msg("last page of chunk %#lx is %s, expected ---p", (unsigned long)chunk, perms);
   assert_true(perms_at(chunk, perms));
   if (strcmp(perms, "---p") == 0) fail_msg("chunk header page is inaccessible");
   int guard_after_header = 0;
@@ -186,7 +218,8 @@ static void test_chunk_guard_pages(void **state) {
       break;
     }
   }
-  if (!guard_after_header) fail_msg("no inaccessible page after the header of chunk %#lx", (unsigned long)chunk);
+  if (!guard_after_header)
+    fail_msg("no inaccessible page after the header of chunk %#lx", (unsigned long)chunk);
   free(p);
 }
 

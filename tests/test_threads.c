@@ -11,15 +11,15 @@
  * failures here and the main thread asserts there were none. */
 static atomic_int g_failures;
 
-#define TCHECK(cond, ...)                                                  \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      if (atomic_fetch_add(&g_failures, 1) < 10) {                         \
-        fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-        fprintf(stderr, __VA_ARGS__);                                      \
-        fprintf(stderr, "\n");                                             \
-      }                                                                    \
-    }                                                                      \
+#define TCHECK(cond, ...)                                                                                    \
+  do {                                                                                                       \
+    if (!(cond)) {                                                                                           \
+      if (atomic_fetch_add(&g_failures, 1) < 10) {                                                           \
+        fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);                             \
+        fprintf(stderr, __VA_ARGS__);                                                                        \
+        fprintf(stderr, "\n");                                                                               \
+      }                                                                                                      \
+    }                                                                                                        \
   } while (0)
 
 static void reset_failures(void) { atomic_store(&g_failures, 0); }
@@ -292,8 +292,8 @@ static void test_thread_generations(void **state) {
     fail_msg("mapped_bytes grew from %llu to %llu over 1000 generations (bound +64 MiB)",
              (unsigned long long)s0.mapped_bytes, (unsigned long long)s.mapped_bytes);
   if (s.mapped_bytes > mapped_100 + 16 * MiB)
-    fail_msg("mapped_bytes grew from %llu (gen 100) to %llu (gen 1000)",
-             (unsigned long long)mapped_100, (unsigned long long)s.mapped_bytes);
+    fail_msg("mapped_bytes grew from %llu (gen 100) to %llu (gen 1000)", (unsigned long long)mapped_100,
+             (unsigned long long)s.mapped_bytes);
   if (rss > rss0 + 64 * MiB) fail_msg("RSS grew from %zu to %zu over 1000 generations", rss0, rss);
   assert_true(s.thread_generations >= s0.thread_generations);
   /* every generation has exited and been joined: only main keeps an arena */
@@ -398,7 +398,7 @@ static void *hammer(void *a) {
       void *theirs = atomic_exchange(&g_slots[s], mine);
       local[k] = theirs;
       if (theirs) blk_check_free(theirs, 0); /* verify, keep */
-    } else { /* realloc keeps contents */
+    } else {                                 /* realloc keeps contents */
       int k = (int)((r >> 8) % LOCAL);
       struct hdr *h = local[k];
       if (!h) continue;
@@ -462,8 +462,7 @@ static int child_after_fork(void *before_small, void *before_large, void *before
   int bad = 0;
   struct hdr *blocks[3] = {before_small, before_large, before_huge};
   for (int i = 0; i < 3; i++) {
-    if (pat_check(blocks[i] + 1, blocks[i]->n - sizeof(struct hdr), blocks[i]->seed) != (size_t)-1)
-      bad |= 1;
+    if (pat_check(blocks[i] + 1, blocks[i]->n - sizeof(struct hdr), blocks[i]->seed) != (size_t)-1) bad |= 1;
     free(blocks[i]);
   }
   uint64_t rng = 5;
@@ -545,14 +544,10 @@ static void test_check_concurrent(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_producer_consumer),
-      cmocka_unit_test(test_thread_exit_live_blocks),
-      cmocka_unit_test(test_thread_generations),
-      cmocka_unit_test(test_first_call_is_free),
-      cmocka_unit_test(test_tsd_destructor_allocates),
-      cmocka_unit_test(test_hammer_8_threads),
-      cmocka_unit_test(test_fork_while_allocating),
-      cmocka_unit_test(test_check_concurrent),
+      cmocka_unit_test(test_producer_consumer),        cmocka_unit_test(test_thread_exit_live_blocks),
+      cmocka_unit_test(test_thread_generations),       cmocka_unit_test(test_first_call_is_free),
+      cmocka_unit_test(test_tsd_destructor_allocates), cmocka_unit_test(test_hammer_8_threads),
+      cmocka_unit_test(test_fork_while_allocating),    cmocka_unit_test(test_check_concurrent),
   };
   apply_test_filter();
   catch_aborts();

@@ -52,7 +52,8 @@ static long find(const struct trace *t, size_t from, char op, uint64_t size) {
 static void test_record_and_replay(void **state) {
   (void)state;
   char cmd[3 * PATH_MAX];
-  snprintf(cmd, sizeof cmd, "ARENA_TRACE_FILE=%s LD_PRELOAD=%s/librecord.so %s/rec_sample", trace_path, dir, dir);
+  snprintf(cmd, sizeof cmd, "ARENA_TRACE_FILE=%s LD_PRELOAD=%s/librecord.so %s/rec_sample", trace_path, dir,
+           dir);
   assert_int_equal(run(cmd), 0);
 
   struct trace t;
@@ -114,6 +115,7 @@ static void test_passthrough(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_record_and_replay), cmocka_unit_test(test_passthrough)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_record_and_replay),
+                                     cmocka_unit_test(test_passthrough)};
   return cmocka_run_group_tests_name("bench_recorder", tests, setup, teardown);
 }

@@ -43,8 +43,12 @@ static void test_counters_reach_json(void **state) {
   close(fd);
   char flag[64];
   snprintf(flag, sizeof flag, "--benchmark_out=%s", out);
-  char *argv[] = {"test_shim", flag, "--benchmark_out_format=json", "--benchmark_min_time=0.01",
-                  "--benchmark_filter=^tiny/", NULL};
+  char *argv[] = {"test_shim",
+                  flag,
+                  "--benchmark_out_format=json",
+                  "--benchmark_min_time=0.01",
+                  "--benchmark_filter=^tiny/",
+                  NULL};
   int argc = 5;
   shim_init(&argc, argv);
   shim_context("suite", "selftest");

@@ -149,10 +149,14 @@ static void test_config_parse(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_4k_fits_l1),        cmocka_unit_test(test_4k_thrashes_l1_fits_l2),
-      cmocka_unit_test(test_4k_thrashes_both),  cmocka_unit_test(test_4k_exact_l2_capacity),
-      cmocka_unit_test(test_2m),                cmocka_unit_test(test_same_region_both_sizes),
-      cmocka_unit_test(test_runs_count_as_hits), cmocka_unit_test(test_sizes_do_not_alias),
+      cmocka_unit_test(test_4k_fits_l1),
+      cmocka_unit_test(test_4k_thrashes_l1_fits_l2),
+      cmocka_unit_test(test_4k_thrashes_both),
+      cmocka_unit_test(test_4k_exact_l2_capacity),
+      cmocka_unit_test(test_2m),
+      cmocka_unit_test(test_same_region_both_sizes),
+      cmocka_unit_test(test_runs_count_as_hits),
+      cmocka_unit_test(test_sizes_do_not_alias),
       cmocka_unit_test(test_config_parse),
   };
   return cmocka_run_group_tests_name("bench_tlbmodel", tests, NULL, NULL);

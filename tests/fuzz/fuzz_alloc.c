@@ -59,8 +59,10 @@ static size_t limit;
 static size_t range_check(const struct slot *s, size_t lo, size_t hi, int write) {
   if (hi > limit) hi = limit;
   for (size_t i = lo; i < hi; i++) {
-    if (write) s->p[i] = pat(s->seed, i);
-    else if (s->p[i] != pat(s->seed, i)) return i;
+    if (write)
+      s->p[i] = pat(s->seed, i);
+    else if (s->p[i] != pat(s->seed, i))
+      return i;
   }
   return (size_t)-1;
 }
@@ -84,7 +86,8 @@ static void verify_upto(const struct slot *s, size_t upto, const char *when) {
   limit = upto;
   size_t i = walk(s, 0);
   if (i != (size_t)-1) {
-    fprintf(stderr, "fuzz_alloc: block %p (%zu bytes) corrupted at offset %zu %s\n", (void *)s->p, s->size, i, when);
+    fprintf(stderr, "fuzz_alloc: block %p (%zu bytes) corrupted at offset %zu %s\n", (void *)s->p, s->size, i,
+            when);
     abort();
   }
 }
@@ -117,14 +120,14 @@ static uint8_t take(struct input *in) { return in->i < in->n ? in->d[in->i++] : 
 static size_t take_size(struct input *in) {
   uint8_t sel = take(in), v = take(in);
   switch (sel % 8) {
-  case 0: return v;                                  /* 0..255 */
-  case 1: return (size_t)v * 16 + (sel >> 3);        /* around every 16-byte class */
-  case 2: return ((size_t)v << 8) + (sel >> 3);      /* small: up to 64 KiB */
-  case 3: return ((size_t)64 << 10) + (sel >> 3) - 16 + (v & 31); /* small/large boundary */
-  case 4: return ((size_t)v << 12) + (sel >> 3);     /* large: up to 1 MiB */
+  case 0: return v;                                                      /* 0..255 */
+  case 1: return (size_t)v * 16 + (sel >> 3);                            /* around every 16-byte class */
+  case 2: return ((size_t)v << 8) + (sel >> 3);                          /* small: up to 64 KiB */
+  case 3: return ((size_t)64 << 10) + (sel >> 3) - 16 + (v & 31);        /* small/large boundary */
+  case 4: return ((size_t)v << 12) + (sel >> 3);                         /* large: up to 1 MiB */
   case 5: return ((size_t)1 << 20) + ((size_t)v << 8) - 64 + (sel >> 3); /* large/huge boundary */
-  case 6: return ((size_t)(v & 7) + 1) << 20 | (sel >> 3); /* huge */
-  default: return (size_t)1 << (v % 16);             /* powers of two */
+  case 6: return ((size_t)(v & 7) + 1) << 20 | (sel >> 3);               /* huge */
+  default: return (size_t)1 << (v % 16);                                 /* powers of two */
   }
 }
 
@@ -175,7 +178,7 @@ static void run(const uint8_t *data, size_t size) {
       break;
     }
     case 3:
-    case 4: { /* aligned_alloc / posix_memalign */
+    case 4: {                                       /* aligned_alloc / posix_memalign */
       size_t align = (size_t)1 << (take(&in) % 22); /* up to 2 MiB */
       size_t n = take_size(&in);
       release(s);
@@ -190,9 +193,7 @@ static void run(const uint8_t *data, size_t size) {
       set(s, p, n);
       break;
     }
-    case 5: /* free */
-      release(s);
-      break;
+    case 5: /* free */ release(s); break;
     case 6: /* write the whole usable size */
       if (s->p) {
         verify(s, "before usable-size write");
