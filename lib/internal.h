@@ -84,6 +84,12 @@
  * default build's O(1) checks from the fast paths and the free mark, and
  * exists only to measure what those checks cost; it is never installed. */
 
+#ifdef ARENA_UNCHECKED
+#define UNCHECKED 1
+#else
+#define UNCHECKED 0
+#endif
+
 /* Largest request served from a size class. */
 #define SMALL_REQUEST_MAX (SMALL_MAX - CANARY_SIZE)
 
