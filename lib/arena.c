@@ -391,8 +391,6 @@ noinline void *arena_alloc_refill(size_t size) {
 
 /* ---- free slow path ------------------------------------------------------ */
 
-/* A small block whose span is known: validated, then freed locally, into a
- * full span of ours, or remotely. */
 static void release_small(struct span *s, void *p);
 
 #ifdef ARENA_SECURE
@@ -422,6 +420,8 @@ static void quarantine_flush(struct arena *a) {
 }
 #endif
 
+/* A small block whose span is known: validated (double free; in the hardened
+ * build the canary), then released locally or to its owner. */
 void free_small_checked(struct span *s, void *p) {
 #ifndef ARENA_UNCHECKED
   if (((uint64_t *)p)[1] == free_mark(s, p))
