@@ -6,7 +6,7 @@
  *   double free                -> "double free"
  *   pointer never handed out   -> "invalid"
  *   double free of large/huge  -> "double free" or "invalid"
- *   free_sized size mismatch   -> "size" or "invalid"
+ *   free_sized size too large  -> "free_sized: size larger"
  * and the line contains the pointer passed to free as 0x<hex>. */
 #include "child.h"
 
@@ -215,8 +215,8 @@ DEATH(test_free_huge_interior_page, c_huge_interior_page, "invalid", NULL)
 DEATH(test_free_huge_interior_16, c_huge_interior_16, "invalid", NULL)
 DEATH(test_realloc_stack_pointer, c_realloc_stack, "invalid", NULL)
 DEATH(test_realloc_interior_pointer, c_realloc_interior, "invalid", NULL)
-DEATH(test_free_sized_wrong_size, c_free_sized_wrong, "size", "invalid")
-DEATH(test_arena_free_sized_wrong_size, c_arena_free_sized_wrong, "size", "invalid")
+DEATH(test_free_sized_wrong_size, c_free_sized_wrong, "free_sized: size larger", NULL)
+DEATH(test_arena_free_sized_wrong_size, c_arena_free_sized_wrong, "free_sized: size larger", NULL)
 
 static void test_control_valid_use_survives(void **state) {
   (void)state;
