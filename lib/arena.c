@@ -305,6 +305,7 @@ void span_event(struct arena *a, struct span *s) {
   size_t cache = a->span_bytes / 2 > ARENA_EMPTY_CACHE_MIN ? a->span_bytes / 2 : ARENA_EMPTY_CACHE_MIN;
   if (a->empty_bytes + bytes <= cache) {
     a->empty_bytes += bytes;
+    span_relink(s);
     span_list_push_tail(partial, s, LIST_PARTIAL);
     return;
   }

@@ -444,6 +444,7 @@ void span_init_small(struct span *s, struct arena *a) internal;
 bool span_carve(struct span *s) internal;
 void span_push_local(struct span *s, void *block) internal;
 bool span_collect_local(struct span *s) internal;
+void span_relink(struct span *s) internal;
 bool span_collect_xfree(struct span *s) internal;
 uint32_t span_take_xfree(struct span *s, uint64_t flags) internal;
 bool span_contains_free(struct span *s, const void *p) internal;

@@ -85,6 +85,24 @@ void span_push_local(struct span *s, void *block) {
   s->used--;
 }
 
+/* Relinks an empty span's carved blocks in address order. Left in the order
+ * of their frees, they would send the next pass over the span through memory
+ * at random, which neither the caches nor the prefetchers follow. The
+ * hardened build keeps its random order; annotate mode leaves freed blocks
+ * alone. */
+void span_relink(struct span *s) {
+#ifndef ARENA_SECURE
+  uint32_t size = s->block_size, end = s->limit;
+  if (annotate_mode || end == 0) return;
+  for (uint32_t off = 0; off < end; off += size)
+    *(uint64_t *)(s->base + off) = (off + size < end ? off + size : OFFSET_END) ^ s->key;
+  s->free = 0;
+  s->local_free = OFFSET_END;
+#else
+  (void)s;
+#endif
+}
+
 /* Moves local_free onto the (empty) allocation list. */
 bool span_collect_local(struct span *s) {
   if (s->local_free == OFFSET_END) return false;
