@@ -210,8 +210,9 @@ static void *realloc_block(void *p, size_t size) {
     struct span *s = chunk_of(p)->pagemap[(u >> PAGE_SHIFT) & (CHUNK_PAGES - 1)];
     uint64_t off = u - (uintptr_t)s->base; /* limit is 0 unless s is a small span */
     size_t usable = s->block_size - CANARY_SIZE;
-    if (likely((uint32_t)off < __atomic_load_n(&s->limit, __ATOMIC_RELAXED) && off * s->div_magic < s->div_magic &&
-               (UNCHECKED || ((uint64_t *)p)[1] != free_mark(s, p)) && size <= usable && size > usable / 2))
+    if (likely((uint32_t)off < __atomic_load_n(&s->limit, __ATOMIC_RELAXED) &&
+               off * s->div_magic < s->div_magic && (UNCHECKED || ((uint64_t *)p)[1] != free_mark(s, p)) &&
+               size <= usable && size > usable / 2))
       return p;
   }
   if (!p) return arena_malloc(size);

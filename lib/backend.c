@@ -29,7 +29,7 @@ static uint64_t run_bin_bitmap;
 static struct chunk *live_chunks;   /* chunks with at least one page in use */
 static struct chunk *cached_chunks; /* empty chunks, newest first */
 static struct huge_header *live_huge;
-static struct huge_header *cached_huge; /* newest first */
+static struct huge_header *cached_huge; /* freed huge mappings, by address, touching ones merged */
 static uint64_t cached_huge_bytes;
 static uint64_t active_bytes; /* pages in use by spans and large blocks, huge bytes */
 static uint64_t last_decay_ms;
@@ -117,21 +117,27 @@ static void list_remove_chunk(struct chunk **head, struct chunk *c) {
   c->next = c->prev = NULL;
 }
 
-/* Once the chunks hold more than LIBARENA_HUGEPAGE_AFTER_MB, new chunks are advised
- * before they are touched, and the older chunks that are at least half used
- * are advised and collapsed once. Below it, a small program keeps 4 KiB pages
- * and pays only for what it touches. */
+/* Huge pages pay where a chunk is dense: a 2 MiB page makes all of the chunk
+ * resident, so advising a chunk whose pages are mostly free would charge the
+ * program for memory it never touched. Once the chunks hold more than
+ * LIBARENA_HUGEPAGE_AFTER_MB, a chunk is advised and collapsed into a huge
+ * page when three quarters of its pages are in use (once: it stays advised).
+ * Below that size a small program keeps 4 KiB pages and pays only for what it
+ * touches. */
 static bool hugepage_phase;
+
+static bool chunk_dense(const struct chunk *c) { return c->free_pages <= USABLE_PAGES / 4; }
+
+static void chunk_make_huge(struct chunk *c) {
+  os_advise_huge(c, CHUNK_SIZE, true);
+  c->hugepage = 1;
+  backend_stats.hugepage_bytes += CHUNK_SIZE;
+}
 
 static void enter_hugepage_phase(void) {
   hugepage_phase = true;
-  for (struct chunk *c = live_chunks; c; c = c->next) {
-    if (c->hugepage) continue;
-    bool dense = c->free_pages < USABLE_PAGES / 2;
-    os_advise_huge(c, CHUNK_SIZE, dense);
-    c->hugepage = 1;
-    backend_stats.hugepage_bytes += CHUNK_SIZE;
-  }
+  for (struct chunk *c = live_chunks; c; c = c->next)
+    if (!c->hugepage && chunk_dense(c)) chunk_make_huge(c);
 }
 
 static struct chunk *chunk_new(void) {
@@ -147,10 +153,7 @@ static struct chunk *chunk_new(void) {
   if (!p) return NULL;
   backend_stats.os_maps++;
   struct chunk *c = p;
-  bool advise =
-      options.hugepages == HUGEPAGES_ON && (backend_stats.chunks + 1) * CHUNK_SIZE > options.hugepage_after;
-  if (advise) os_advise_huge(c, CHUNK_SIZE, false);
-  c->hugepage = advise || hugetlb;
+  c->hugepage = hugetlb;
   c->hugetlb = hugetlb;
   if (c->hugepage) backend_stats.hugepage_bytes += CHUNK_SIZE;
 
@@ -230,6 +233,7 @@ static struct span *carve_tail(struct span *r, uint32_t n) {
   for (size_t i = 0; i < n; i++) c->pagemap[first + i] = s;
   c->free_pages -= n;
   note_active((int64_t)n * (int64_t)PAGE_SIZE);
+  if (hugepage_phase && !c->hugepage && chunk_dense(c)) chunk_make_huge(c);
   return s;
 }
 
@@ -509,18 +513,79 @@ static void huge_unmap(struct huge_header *h) {
   backend_stats.os_unmaps++;
 }
 
-/* The smallest cached mapping that fits without wasting more than a quarter. */
+/* ---- the huge cache --------------------------------------------------------
+ * Freed huge mappings are kept (up to LIBARENA_HUGE_CACHE_MB, for the decay
+ * time) as ranges sorted by address; ranges that touch are merged, and a
+ * request takes the best fit, split at a 2 MiB boundary (blocks start on one)
+ * when it is more than twice the request. So freed big buffers serve smaller
+ * ones and back with no page faults, and without the peak of holding both. */
+
+static void huge_cache_remove(struct huge_header **link) {
+  struct huge_header *h = *link;
+  *link = h->next;
+  cached_huge_bytes -= h->map_size;
+}
+
+static void huge_cache_insert(struct huge_header *h) {
+  struct huge_header **link = &cached_huge, *prev = NULL;
+  while (*link && *link < h) {
+    prev = *link;
+    link = &(*link)->next;
+  }
+  h->live = 0;
+  h->next = *link;
+  *link = h;
+  cached_huge_bytes += h->map_size;
+  struct huge_header *next = h->next;
+  if (next && (char *)h + h->map_size == (char *)next) {
+    h->map_size += next->map_size;
+    h->next = next->next;
+    next->magic = 0;
+  }
+  if (prev && (char *)prev + prev->map_size == (char *)h) {
+    prev->map_size += h->map_size;
+    prev->next = h->next;
+    prev->freed_ms = h->freed_ms;
+    h->magic = 0;
+  }
+}
+
+/* Unmaps the pages of h's mapping past its first `want` bytes (a page
+ * multiple below map_size). No one else can reach h while this runs; the
+ * caller holds the back-end lock. */
+static void huge_trim(struct huge_header *h, size_t want) {
+  char *base = (char *)h;
+  size_t have = h->map_size;
+  chunk_map_set(base + want, have - want, MAP_NONE);
+  chunk_map_set(base, want, MAP_HUGE); /* a shared 2 MiB region stays ours */
+  os_unmap(base + want, have - want);  /* munmap: the range may span several mmaps */
+  h->map_size = want;
+  note_mapped((int64_t)want - (int64_t)have);
+  backend_stats.os_unmaps++;
+}
+
+/* The smallest cached range that holds map_size bytes, cut down when it is
+ * more than twice that; NULL when none is big enough. */
 static struct huge_header *huge_from_cache(size_t map_size) {
   struct huge_header **best = NULL;
-  for (struct huge_header **link = &cached_huge; *link; link = &(*link)->next) {
-    size_t have = (*link)->map_size;
-    if (have >= map_size && have - map_size <= map_size / 4 && (!best || have < (*best)->map_size))
-      best = link;
-  }
+  for (struct huge_header **link = &cached_huge; *link; link = &(*link)->next)
+    if ((*link)->map_size >= map_size && (!best || (*link)->map_size < (*best)->map_size)) best = link;
   if (!best) return NULL;
   struct huge_header *h = *best;
-  *best = h->next;
-  cached_huge_bytes -= h->map_size;
+  huge_cache_remove(best);
+  if (h->map_size <= 2 * map_size) return h; /* resident already: a bigger block costs nothing more */
+  size_t take = (map_size + CHUNK_MASK) & ~CHUNK_MASK; /* the rest starts 2 MiB aligned */
+  if (h->map_size - take >= CHUNK_SIZE) {
+    struct huge_header *rest = (struct huge_header *)((char *)h + take);
+    rest->magic = HUGE_MAGIC ^ (uintptr_t)rest;
+    rest->map_size = h->map_size - take;
+    rest->user = (char *)rest + HUGE_OFFSET;
+    rest->freed_ms = h->freed_ms;
+    h->map_size = take;
+    huge_cache_insert(rest);
+  } else {
+    huge_trim(h, map_size);
+  }
   return h;
 }
 
@@ -537,6 +602,14 @@ void *backend_alloc_huge(size_t size, size_t align, size_t requested, bool zero)
   backend_lock();
   decay_locked(false);
   if (off == HUGE_OFFSET) h = huge_from_cache(map_size);
+  /* Every cached mapping is too small: kept beside a new one, they would
+   * only add to the peak. */
+  while (!h && cached_huge) {
+    struct huge_header *next = cached_huge->next;
+    cached_huge_bytes -= cached_huge->map_size;
+    huge_unmap(cached_huge);
+    cached_huge = next;
+  }
   backend_unlock();
   if (h) {
     fresh = false;
@@ -582,16 +655,14 @@ void backend_free_huge(struct huge_header *h) {
   bool cacheable = h->user == (char *)h + HUGE_OFFSET && h->map_size <= options.huge_cache;
   if (cacheable) {
     h->freed_ms = os_now_ms();
-    h->next = cached_huge;
-    cached_huge = h;
-    cached_huge_bytes += h->map_size;
-    /* Over the byte budget: drop the oldest (at the tail). */
+    huge_cache_insert(h);
+    /* Over the byte budget: drop the ranges freed longest ago. */
     while (cached_huge_bytes > options.huge_cache) {
-      struct huge_header **link = &cached_huge;
-      while ((*link)->next) link = &(*link)->next;
-      struct huge_header *old = *link;
-      *link = NULL;
-      cached_huge_bytes -= old->map_size;
+      struct huge_header **oldest = &cached_huge;
+      for (struct huge_header **link = &cached_huge; *link; link = &(*link)->next)
+        if ((*link)->freed_ms < (*oldest)->freed_ms) oldest = link;
+      struct huge_header *old = *oldest;
+      huge_cache_remove(oldest);
       huge_unmap(old);
     }
   } else {
@@ -623,9 +694,10 @@ void *backend_resize_huge(struct huge_header *h, size_t new_size, size_t request
   backend_unlock();
   char *moved = base;
   if (want < have) {
-    chunk_map_set(base + want, have - want, MAP_NONE);
-    chunk_map_set(base, want, MAP_HUGE); /* a shared 2 MiB region stays ours */
-    os_resize_in_place(base, have, want);
+    backend_lock();
+    huge_trim(h, want);
+    backend_unlock();
+    have = want; /* huge_trim accounted for the pages it gave back */
   } else if (!os_resize_in_place(base, have, want)) {
     char *dst = os_map_aligned(want, CHUNK_SIZE, 0, false);
     /* The old range is unmapped by the move itself, and another thread's mmap

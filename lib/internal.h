@@ -394,7 +394,7 @@ void text_flush(struct text *t) internal;
 enum hugepage_mode { HUGEPAGES_OFF = 0, HUGEPAGES_ON = 1, HUGEPAGES_HUGETLB = 2 };
 struct options {
   int hugepages;           /* LIBARENA_HUGEPAGES: 0, 1, hugetlb */
-  uint64_t hugepage_after; /* LIBARENA_HUGEPAGE_AFTER: mapped bytes before chunks are advised */
+  uint64_t hugepage_after; /* LIBARENA_HUGEPAGE_AFTER_MB: chunk bytes before dense chunks are advised */
   uint64_t decay_ms;       /* LIBARENA_DECAY_MS */
   uint64_t chunk_cache;    /* LIBARENA_CHUNK_CACHE: empty chunks kept past decay */
   uint64_t huge_cache;     /* LIBARENA_HUGE_CACHE_MB (bytes here) */

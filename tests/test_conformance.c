@@ -768,6 +768,39 @@ static void check_stats_sane(const struct arena_stats *s) {
   assert_ge(maxbs, 32768); /* small blocks go up to 32 KiB */
 }
 
+/* Freed huge blocks serve later huge requests of other sizes without new
+ * mappings: a freed 48 MiB block is cut into three 12 MiB ones whose contents
+ * stay apart, and they merge back into one that serves 48 MiB again. */
+static void test_huge_cache_split_merge(void **state) {
+  (void)state;
+  unsigned char *big = malloc(48 * MiB);
+  assert_non_null(big);
+  memset(big, 0x5a, 48 * MiB);
+  free(big);
+  struct arena_stats s0 = stats_now();
+  unsigned char *p[3];
+  for (int i = 0; i < 3; i++) {
+    p[i] = malloc(12 * MiB);
+    assert_non_null(p[i]);
+    memset(p[i], i + 1, 12 * MiB);
+  }
+  struct arena_stats s1 = stats_now();
+  check_stats_sane(&s1);
+  if (s1.os_maps != s0.os_maps)
+    fail_msg("three 12 MiB blocks took %llu new mappings beside a freed 48 MiB one",
+             (unsigned long long)(s1.os_maps - s0.os_maps));
+  for (int i = 0; i < 3; i++)
+    for (size_t j = 0; j < 12 * MiB; j += 4093)
+      if (p[i][j] != i + 1) fail_msg("block %d byte %zu is %d: split blocks overlap", i, j, p[i][j]);
+  for (int i = 0; i < 3; i++) free(p[i]);
+  unsigned char *again = malloc(48 * MiB);
+  assert_non_null(again);
+  struct arena_stats s2 = stats_now();
+  if (s2.os_maps != s0.os_maps) fail_msg("the freed pieces did not merge back: a new mapping for 48 MiB");
+  memset(again, 7, 48 * MiB);
+  free(again);
+}
+
 static void test_stats_counters(void **state) {
   (void)state;
   struct arena_stats s0 = stats_now();
@@ -1057,6 +1090,7 @@ int main(void) {
       cmocka_unit_test(test_version),
       cmocka_unit_test(test_stats_get_validation),
       cmocka_unit_test(test_stats_counters),
+      cmocka_unit_test(test_huge_cache_split_merge),
       cmocka_unit_test(test_stats_print),
       cmocka_unit_test(test_symbols_overridden),
       cmocka_unit_test(test_heap_check_final),

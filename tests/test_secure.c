@@ -62,7 +62,7 @@ static void overflow_then_free(size_t n, size_t extra) {
   if (!p) _exit(98);
   size_t u = malloc_usable_size(p);
   if (u < n) _exit(97);
-  memset(p, 0x11, u);                  /* the usable size itself is fine */
+  memset(p, 0x11, u); /* the usable size itself is fine */
   /* Into the canary; flipping the bits (rather than writing a constant, which
    * the random canary holds by chance once in 256 for a 1-byte overflow)
    * changes it every time. */
