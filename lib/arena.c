@@ -302,14 +302,12 @@ void span_event(struct arena *a, struct span *s) {
   }
   span_list_remove(partial, s);
   size_t bytes = (size_t)s->npages * PAGE_SIZE;
-  size_t cache = a->span_bytes / 2 > ARENA_EMPTY_CACHE_MIN ? a->span_bytes / 2 : ARENA_EMPTY_CACHE_MIN;
-  if (a->empty_bytes + bytes <= cache) {
+  if (a->empty_bytes + bytes <= ARENA_EMPTY_CACHE) {
     a->empty_bytes += bytes;
     span_relink(s);
     span_list_push_tail(partial, s, LIST_PARTIAL);
     return;
   }
-  a->span_bytes -= bytes;
   backend_free_span(s); /* retires the descriptor under the back-end lock */
 }
 
@@ -372,7 +370,6 @@ static void *refill(size_t size) {
       }
       span_init_small(s, a);
     }
-    a->span_bytes += (size_t)s->npages * PAGE_SIZE;
   }
   span_set_bias(s, -1); /* current: free's counter never reaches 0 here */
   if (s->free == OFFSET_END) span_collect_xfree(s);
@@ -519,7 +516,6 @@ bool arena_trim(void) {
       struct span *s = l->tail;
       span_list_remove(l, s);
       a->empty_bytes -= (size_t)s->npages * PAGE_SIZE;
-      a->span_bytes -= (size_t)s->npages * PAGE_SIZE;
       backend_free_span(s);
       any = true;
     }
