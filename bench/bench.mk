@@ -3,6 +3,7 @@
 #   make bench-quick  every workload briefly (CI); under 10 minutes on 2 cores;
 #                     its report goes to build/bench/quick/, leaving results/ alone
 #   make bench-tlb    perf stat TLB counters per allocator, side by side
+#   make bench-small  peak RSS of small everyday programs per allocator
 # Options go through BENCH_ARGS, e.g.
 #   make bench BENCH_ARGS="--allocators=glibc,jemalloc,mine=/opt/lib/libmine.so --threads=1,4"
 
@@ -55,7 +56,7 @@ BENCH_TESTS := $(BENCH_BUILD)/test_tlbmodel $(BENCH_BUILD)/test_utilization $(BE
                $(BENCH_BUILD)/test_recorder
 TEST_CMOCKA_PROGRAMS += $(BENCH_TESTS)
 
-.PHONY: bench bench-quick bench-tlb bench-build bench-selftest bench-deps
+.PHONY: bench bench-quick bench-tlb bench-small bench-build bench-selftest bench-deps
 bench-build: $(BENCH_BUILD)/bench $(BENCH_BUILD)/librecord.so
 bench-selftest: $(BENCH_TESTS)
 	@for t in $(BENCH_TESTS); do $$t || exit 1; done
@@ -76,3 +77,6 @@ bench-quick: bench-deps
 bench-tlb: bench-deps
 	@$(MAKE) --no-print-directory -s all bench-build
 	bench/perf-tlb.sh $(BENCH_ARGS)
+bench-small: bench-deps
+	@$(MAKE) --no-print-directory -s all
+	bench/small-programs.sh $(BENCH_ARGS)

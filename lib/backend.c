@@ -628,7 +628,11 @@ void *backend_alloc_huge(size_t size, size_t align, size_t requested, bool zero)
     char *user = base + off;
     h = (struct huge_header *)(((uintptr_t)user - 1) & ~(uintptr_t)CHUNK_MASK);
     if ((char *)h != base) report_fatal("huge block layout");
-    if (options.hugepages == HUGEPAGES_ON && map_size >= CHUNK_SIZE) os_advise_huge(base, map_size, false);
+    /* A huge page is resident whole once touched: a small program with one
+     * big, mostly unused buffer (sort's) would pay 2 MiB per touch. */
+    if (options.hugepages == HUGEPAGES_ON && map_size >= CHUNK_SIZE &&
+        (hugepage_phase || size >= options.hugepage_after))
+      os_advise_huge(base, map_size, false);
     h->magic = HUGE_MAGIC ^ (uintptr_t)h;
     h->map_size = map_size;
     h->user = user;

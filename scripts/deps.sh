@@ -4,7 +4,7 @@
 set -euo pipefail
 
 test_pkgs="build-essential pkg-config libcmocka-dev python3 valgrind clang libclang-rt-14-dev llvm cppcheck clang-format"
-bench_pkgs="g++ libbenchmark-dev libhwloc-dev hwloc libjemalloc-dev libjemalloc2 libmimalloc-dev libmimalloc2.0 libtcmalloc-minimal4 gnuplot-nox linux-perf"
+bench_pkgs="g++ time libbenchmark-dev libhwloc-dev hwloc libjemalloc-dev libjemalloc2 libmimalloc-dev libmimalloc2.0 libtcmalloc-minimal4 gnuplot-nox linux-perf"
 
 case "${1:-all}" in
   test) want="$test_pkgs" ;;
