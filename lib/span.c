@@ -35,14 +35,14 @@ void span_init_small(struct span *s, struct arena *a) {
 }
 
 /* Carving is lazy: each call turns the next page's worth of the span (at
- * least 4 blocks) into free blocks on the (empty) `free` list, so a class
+ * least one block) into free blocks on the (empty) `free` list, so a class
  * used a few times costs a page, not a span. Blocks past `limit` were never
  * handed out, and free refuses them. Returns false when all is carved. */
 bool span_carve(struct span *s) {
   uint32_t size = s->block_size;
   uint32_t first = s->limit / size;
   uint32_t n = (uint32_t)PAGE_SIZE / size;
-  if (n < 4) n = 4;
+  if (n == 0) n = 1; /* a bigger block's link would touch a page of its own */
   if (n > s->capacity - first) n = s->capacity - first;
   if (n == 0) return false;
 #ifdef ARENA_SECURE
