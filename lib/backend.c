@@ -134,10 +134,15 @@ static void chunk_make_huge(struct chunk *c) {
   backend_stats.hugepage_bytes += CHUNK_SIZE;
 }
 
+/* Entering the phase, the huge blocks already live are advised too: in a heap
+ * this big they are the program's arrays and tables, not a small program's
+ * spare buffer. */
 static void enter_hugepage_phase(void) {
   hugepage_phase = true;
   for (struct chunk *c = live_chunks; c; c = c->next)
     if (!c->hugepage && chunk_dense(c)) chunk_make_huge(c);
+  for (struct huge_header *h = live_huge; h; h = h->next)
+    if (h->map_size >= CHUNK_SIZE) os_advise_huge(h, h->map_size, true);
 }
 
 static struct chunk *chunk_new(void) {
