@@ -466,6 +466,12 @@ static void free_classified(void *p);
 
 /* ---- large-block stash ---------------------------------------------------- */
 
+static void large_note(struct arena *a, int64_t blocks, int64_t bytes, int64_t requested) {
+  COUNT(a->counters.large_blocks, (uint64_t)blocks);
+  COUNT(a->counters.large_bytes, (uint64_t)bytes);
+  COUNT(a->counters.large_requested, (uint64_t)requested);
+}
+
 static void large_free(struct span *s) {
   struct arena *a = thread_arena;
   size_t bytes = (size_t)s->npages * PAGE_SIZE;
@@ -474,6 +480,7 @@ static void large_free(struct span *s) {
     return;
   }
   backend_large_stash(s);
+  large_note(a, -1, -(int64_t)bytes, -(int64_t)s->requested);
   while (a->large_stashed == LARGE_STASH || a->large_stash_bytes + bytes > LARGE_STASH_BYTES) {
     struct span *old = a->large_stash[0];
     a->large_stash_bytes -= (size_t)old->npages * PAGE_SIZE;
@@ -493,6 +500,7 @@ void *arena_large_from_stash(size_t size, bool zero) {
     if (s->npages < need || s->npages > need + need / 4) continue;
     a->large_stash_bytes -= (size_t)s->npages * PAGE_SIZE;
     memmove(a->large_stash + i, a->large_stash + i + 1, (--a->large_stashed - i) * sizeof(a->large_stash[0]));
+    large_note(a, 1, (int64_t)s->npages * (int64_t)PAGE_SIZE, (int64_t)size);
     return backend_large_unstash(s, size, zero);
   }
   return NULL;
@@ -594,8 +602,9 @@ static void abandon_list(struct span_list *l) {
 static void merge_counters(struct arena_counters *dst, const struct arena_counters *src) {
   for (unsigned c = 0; c < NUM_CLASSES; c++) COUNT(dst->refills[c], src->refills[c]);
   COUNT(dst->remote_frees, src->remote_frees);
-  COUNT(dst->large_allocs, src->large_allocs);
-  COUNT(dst->huge_allocs, src->huge_allocs);
+  COUNT(dst->large_blocks, src->large_blocks);
+  COUNT(dst->large_bytes, src->large_bytes);
+  COUNT(dst->large_requested, src->large_requested);
 }
 
 static void arena_abandon(struct arena *a) {

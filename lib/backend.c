@@ -408,16 +408,15 @@ void backend_free_large(struct span *s) {
 }
 
 /* A thread may keep a few freed large blocks for its next large malloc
- * (arena.c): stashed, a block no longer counts as allocated, and its user
- * pointer is cleared so that another free of it is refused. */
+ * (arena.c): stashed, a block no longer counts as allocated (the arena's
+ * counters say so), and its user pointer is cleared so that another free of
+ * it is refused. */
 void backend_large_stash(struct span *s) {
-  large_count(-1, -(int64_t)s->npages * (int64_t)PAGE_SIZE, -(int64_t)s->requested);
   __atomic_store_n(&s->user, NULL, __ATOMIC_RELEASE);
 }
 
 void *backend_large_unstash(struct span *s, size_t size, bool zero) {
   s->requested = size;
-  large_count(1, (int64_t)s->npages * (int64_t)PAGE_SIZE, (int64_t)size);
   __atomic_store_n(&s->user, s->base, __ATOMIC_RELEASE);
   if (zero) memset(s->base, 0, size);
   return s->base;

@@ -285,7 +285,10 @@ struct outbox {
 struct arena_counters {
   uint64_t refills[NUM_CLASSES];
   uint64_t remote_frees;
-  uint64_t large_allocs, huge_allocs;
+  /* Large blocks this thread stashed (-) and took back (+): kept here, not in
+   * the global atomics, because an atomic add right after the program wrote
+   * a block's pages waits for all those stores to drain. Wrapping sums. */
+  uint64_t large_blocks, large_bytes, large_requested;
 };
 
 struct arena {

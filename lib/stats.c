@@ -12,7 +12,14 @@
 struct gather {
   struct arena_stats *st;
   uint64_t small_live_bytes;
+  uint64_t large_blocks, large_bytes, large_requested; /* the arenas' stash deltas */
 };
+
+static void gather_large(struct gather *g, const struct arena_counters *k) {
+  g->large_blocks += __atomic_load_n(&k->large_blocks, __ATOMIC_RELAXED);
+  g->large_bytes += __atomic_load_n(&k->large_bytes, __ATOMIC_RELAXED);
+  g->large_requested += __atomic_load_n(&k->large_requested, __ATOMIC_RELAXED);
+}
 
 static void gather_chunk(struct chunk *c, void *arg) {
   struct gather *g = arg;
@@ -46,6 +53,7 @@ static void gather_arena(struct arena *a, void *arg) {
   for (unsigned c = 0; c < NUM_CLASSES; c++)
     g->st->classes[c].mallocs += __atomic_load_n(&a->counters.refills[c], __ATOMIC_RELAXED);
   g->st->remote_frees += __atomic_load_n(&a->counters.remote_frees, __ATOMIC_RELAXED);
+  gather_large(g, &a->counters);
 }
 
 static uint64_t peak_requested_seen;
@@ -63,13 +71,14 @@ static int stats_get(struct arena_stats *st) {
   if (!st || st->version != ARENA_STATS_VERSION || st->size != sizeof(*st)) return EINVAL;
   if (init_state != 2) global_init();
   memset((char *)st + 8, 0, sizeof(*st) - 8);
-  struct gather g = {st, 0};
+  struct gather g = {st, 0, 0, 0, 0};
   for (unsigned c = 0; c < NUM_CLASSES; c++) {
     st->classes[c].block_size = classes[c].block_size;
     st->classes[c].mallocs = __atomic_load_n(&dead_counters.refills[c], __ATOMIC_RELAXED);
   }
   st->remote_frees =
       __atomic_load_n(&dead_counters.remote_frees, __ATOMIC_RELAXED) + atomic_load(&stat_remote_orphan);
+  gather_large(&g, &dead_counters);
   arena_each_live(gather_arena, &g);
 
   backend_lock();
@@ -79,10 +88,11 @@ static int stats_get(struct arena_stats *st) {
   uint64_t cached_huge = backend_cached_huge_bytes();
   backend_unlock();
 
-  st->allocated_bytes =
-      g.small_live_bytes + atomic_load_explicit(&large_bytes, memory_order_relaxed) + b.huge_bytes;
+  uint64_t large_live = atomic_load_explicit(&large_bytes, memory_order_relaxed) + g.large_bytes;
+  st->allocated_bytes = g.small_live_bytes + large_live + b.huge_bytes;
   st->requested_bytes =
-      g.small_live_bytes + atomic_load_explicit(&large_requested, memory_order_relaxed) + b.huge_requested;
+      g.small_live_bytes + atomic_load_explicit(&large_requested, memory_order_relaxed) + g.large_requested +
+      b.huge_requested;
   st->peak_allocated_bytes = b.peak_active;
   if (st->requested_bytes > peak_requested_seen) peak_requested_seen = st->requested_bytes;
   st->peak_requested_bytes = peak_requested_seen;
@@ -93,8 +103,8 @@ static int stats_get(struct arena_stats *st) {
   st->cached_chunks = b.cached_chunks;
   st->huge_blocks = b.huge_blocks;
   st->huge_bytes = b.huge_bytes;
-  st->large_blocks = atomic_load_explicit(&large_blocks, memory_order_relaxed);
-  st->large_bytes = atomic_load_explicit(&large_bytes, memory_order_relaxed);
+  st->large_blocks = atomic_load_explicit(&large_blocks, memory_order_relaxed) + g.large_blocks;
+  st->large_bytes = large_live;
   st->hugepage_bytes = b.hugepage_bytes;
   st->hugetlb_fallbacks = b.hugetlb_fallbacks;
   st->abandoned_spans = atomic_load(&stat_abandoned);
