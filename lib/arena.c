@@ -491,7 +491,13 @@ static void large_free(struct span *s) {
   a->large_stash_bytes += bytes;
 }
 
-/* A stashed run of at least the pages needed and at most a quarter more. */
+static void large_stash_flush(struct arena *a);
+
+/* A stashed run of at least the pages needed and at most a quarter more. On
+ * a miss the program has moved on to other sizes: the stash goes back to the
+ * back end, where its pages (written, so they take no fault) merge with their
+ * neighbours and can serve this request, instead of staying resident unused
+ * while the request faults in fresh pages. */
 void *arena_large_from_stash(size_t size, bool zero) {
   struct arena *a = thread_arena;
   uint32_t need = (uint32_t)((size + PAGE_SIZE - 1) / PAGE_SIZE) + GUARD_PAGES;
@@ -503,6 +509,7 @@ void *arena_large_from_stash(size_t size, bool zero) {
     large_note(a, 1, (int64_t)s->npages * (int64_t)PAGE_SIZE, (int64_t)size);
     return backend_large_unstash(s, size, zero);
   }
+  large_stash_flush(a);
   return NULL;
 }
 
