@@ -557,10 +557,12 @@ static void free_classified(void *p) {
     struct span *s = span_of(p);
     if (s->kind == SPAN_SMALL) {
       uint64_t off = u - (uintptr_t)s->base;
-      if (off * s->div_magic >= s->div_magic)
-        report_invalid("invalid free: pointer inside a block, not its start:", p);
+      /* The limit first: a page of a free run may map to a span that does
+       * not hold it (see carve in backend.c), and off then lies past it. */
       if (off >= __atomic_load_n(&s->limit, __ATOMIC_RELAXED))
         report_invalid("invalid free: not a block libarena handed out:", p);
+      if (off * s->div_magic >= s->div_magic)
+        report_invalid("invalid free: pointer inside a block, not its start:", p);
       free_small_checked(s, p);
       return;
     }

@@ -3,11 +3,10 @@
  * here.
  *
  * Placement: a request for n pages takes the smallest size bin that can hold
- * it and, within the bin, the run in the fullest chunk, and carves the pages
- * from the run's tail. Taking from fuller chunks lets the emptier ones drain;
- * carving from the tail keeps a run's descriptor where it is, and so keeps
- * every stale page-map entry pointing at a descriptor that still describes
- * that page or at a dead one (see struct chunk's invariants).
+ * it and, within the bin, the run in the fullest chunk. Taking from fuller
+ * chunks lets the emptier ones drain. Spans are carved from the run's tail,
+ * large blocks from its head, so that a large block has free pages after it
+ * to grow into (see carve).
  *
  * Release: a freed run merges with free neighbours at once (boundary tags in
  * the page map). A chunk that becomes empty goes to a cache of empty chunks;
@@ -214,15 +213,22 @@ static void chunk_to_cache(struct chunk *c) {
 
 /* ---- page runs ----------------------------------------------------------- */
 
-/* Takes n pages from the tail of run r; returns the new run's descriptor with
- * every page-map entry of its pages pointing at it. */
-static struct span *carve_tail(struct span *r, uint32_t n) {
+/* Takes n pages from run r, from its tail (small spans) or its head (large
+ * blocks); returns the new run's descriptor with every page-map entry of its
+ * pages pointing at it. A large block taken from the head has the rest of
+ * the run after it, so realloc can grow it in place, while spans come from
+ * the other end. Stale page-map entries inside free runs may point at any
+ * descriptor, live or dead: every lookup bounds the offset by the run it
+ * finds (limit, user pointer), and coalescing reads only boundary tags. */
+static struct span *carve(struct span *r, uint32_t n, bool head) {
   struct chunk *c = chunk_of(r);
   size_t first = span_page(r);
   bool fresh = r->fresh;
   run_remove(r);
   struct span *s = r;
-  if (r->npages > n) {
+  if (r->npages > n && head) {
+    make_free_run(c, first + n, r->npages - n, fresh);
+  } else if (r->npages > n) {
     r->npages -= n;
     c->pagemap[first + r->npages - 1] = r;
     run_insert(r);
@@ -260,7 +266,7 @@ static struct span *find_run(uint32_t n) {
 
 static void decay_locked(bool force);
 
-static struct span *alloc_run(uint32_t n) {
+static struct span *alloc_run(uint32_t n, bool head) {
   struct span *r = find_run(n);
   if (!r) {
     struct chunk *c = chunk_from_cache();
@@ -274,7 +280,7 @@ static struct span *alloc_run(uint32_t n) {
     if (!c) return NULL;
     r = &c->spans[FIRST_PAGE];
   }
-  return carve_tail(r, n);
+  return carve(r, n, head);
 }
 
 /* Returns pages [first, first + n) of c to the free runs, merged with free
@@ -354,7 +360,7 @@ void backend_decay(bool force) {
 struct span *backend_alloc_span(unsigned cls, uintptr_t owner) {
   backend_lock();
   decay_locked(false);
-  struct span *s = alloc_run(classes[cls].span_pages);
+  struct span *s = alloc_run(classes[cls].span_pages, false);
   if (s) span_describe_small(s, cls, owner);
   backend_unlock();
   return s;
@@ -383,7 +389,7 @@ void *backend_alloc_large(size_t size, size_t align, size_t requested, bool zero
   uint32_t n = pages_for((size ? size : 1) + pad) + GUARD_PAGES;
   backend_lock();
   decay_locked(false);
-  struct span *s = alloc_run(n);
+  struct span *s = alloc_run(n, true);
   if (!s) {
     backend_unlock();
     errno = ENOMEM;
@@ -411,9 +417,7 @@ void backend_free_large(struct span *s) {
  * (arena.c): stashed, a block no longer counts as allocated (the arena's
  * counters say so), and its user pointer is cleared so that another free of
  * it is refused. */
-void backend_large_stash(struct span *s) {
-  __atomic_store_n(&s->user, NULL, __ATOMIC_RELEASE);
-}
+void backend_large_stash(struct span *s) { __atomic_store_n(&s->user, NULL, __ATOMIC_RELEASE); }
 
 void *backend_large_unstash(struct span *s, size_t size, bool zero) {
   s->requested = size;

@@ -90,9 +90,8 @@ static int stats_get(struct arena_stats *st) {
 
   uint64_t large_live = atomic_load_explicit(&large_bytes, memory_order_relaxed) + g.large_bytes;
   st->allocated_bytes = g.small_live_bytes + large_live + b.huge_bytes;
-  st->requested_bytes =
-      g.small_live_bytes + atomic_load_explicit(&large_requested, memory_order_relaxed) + g.large_requested +
-      b.huge_requested;
+  st->requested_bytes = g.small_live_bytes + atomic_load_explicit(&large_requested, memory_order_relaxed) +
+                        g.large_requested + b.huge_requested;
   st->peak_allocated_bytes = b.peak_active;
   if (st->requested_bytes > peak_requested_seen) peak_requested_seen = st->requested_bytes;
   st->peak_requested_bytes = peak_requested_seen;

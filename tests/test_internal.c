@@ -88,10 +88,10 @@ static struct span *run_of(void *p) {
   return c->pagemap[page_index(c, p)];
 }
 
-/* Five large blocks carved one after another from a fresh chunk's tail lie
- * side by side, the first at the end. Free the 2nd and 4th, then the 3rd
- * between them: one free run of three blocks' pages, bounded by the 1st and
- * 5th, which are still in use. */
+/* Five large blocks carved one after another from a fresh chunk's head lie
+ * side by side in address order. Free the 2nd and 4th, then the 3rd between
+ * them: one free run of three blocks' pages, bounded by the 1st and 5th,
+ * which are still in use. */
 static void test_coalescing(void **state) {
   (void)state;
   size_t bytes = RUN_PAGES * PAGE_SIZE;
@@ -101,7 +101,7 @@ static void test_coalescing(void **state) {
     assert_non_null(b[i]);
   }
   for (int i = 1; i < 5; i++)
-    if ((char *)b[i] + bytes != (char *)b[i - 1]) fail_msg("blocks %d and %d are not adjacent", i, i - 1);
+    if ((char *)b[i - 1] + bytes != (char *)b[i]) fail_msg("blocks %d and %d are not adjacent", i - 1, i);
   backend_free_large(run_of(b[1]));
   backend_free_large(run_of(b[3]));
   struct span *r1 = run_of(b[1]), *r3 = run_of(b[3]);
@@ -109,18 +109,39 @@ static void test_coalescing(void **state) {
   assert_int_equal(r3->kind, SPAN_FREE);
   assert_int_equal(r1->npages, RUN_PAGES);
   backend_free_large(run_of(b[2]));
-  struct span *merged = run_of(b[3]);
+  struct span *merged = run_of(b[1]);
   assert_int_equal(merged->kind, SPAN_FREE);
-  assert_ptr_equal(merged->base, b[3]);
+  assert_ptr_equal(merged->base, b[1]);
   assert_int_equal(merged->npages, 3 * RUN_PAGES);
-  struct chunk *c = chunk_of(b[1]);
-  assert_ptr_equal(c->pagemap[page_index(c, b[1]) + RUN_PAGES - 1], merged); /* boundary tag */
+  struct chunk *c = chunk_of(b[3]);
+  assert_ptr_equal(c->pagemap[page_index(c, b[3]) + RUN_PAGES - 1], merged); /* boundary tag */
   assert_int_equal(run_of(b[0])->kind, SPAN_LARGE);
   assert_int_equal(run_of(b[4])->kind, SPAN_LARGE);
   assert_int_equal(arena_check(), 0);
   backend_free_large(run_of(b[0]));
   backend_free_large(run_of(b[4]));
   assert_int_equal(arena_check(), 0);
+}
+
+/* A large block is carved from the head of a free run, so the rest of the
+ * run follows it: a larger realloc grows it in place, twice, and realloc
+ * gives the same pointer. */
+static void test_large_grows_in_place(void **state) {
+  (void)state;
+  size_t bytes = RUN_PAGES * PAGE_SIZE;
+  void *guard = backend_alloc_large(bytes, PAGE_SIZE, bytes, false); /* whatever run is open */
+  void *p = backend_alloc_large(bytes, PAGE_SIZE, bytes, false);
+  assert_non_null(guard);
+  assert_non_null(p);
+  struct span *s = run_of(p);
+  assert_true(backend_resize_large(s, 2 * bytes, 2 * bytes));
+  assert_int_equal(s->npages, 2 * RUN_PAGES);
+  void *q = arena_realloc(p, 3 * bytes);
+  assert_ptr_equal(q, p);
+  assert_int_equal(run_of(q)->npages, 3 * RUN_PAGES);
+  assert_int_equal(arena_check(), 0);
+  arena_free(q);
+  arena_free(guard);
 }
 
 /* A chunk whose last run is freed goes to the cache whole and, once decay
@@ -150,7 +171,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_class_table),          cmocka_unit_test(test_class_geometry),
       cmocka_unit_test(test_span_lists),           cmocka_unit_test(test_coalescing),
-      cmocka_unit_test(test_chunk_returned_whole),
+      cmocka_unit_test(test_large_grows_in_place), cmocka_unit_test(test_chunk_returned_whole),
   };
   return cmocka_run_group_tests_name("internal", tests, NULL, NULL);
 }
