@@ -35,9 +35,14 @@ __attribute__((visibility("default"))) void arena_free(void *p) {
 #ifdef ARENA_UNCHECKED
     if (likely(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == thread_id())) {
 #else
-    /* off < 2 MiB (the page map put p inside s), so a 32-bit compare suffices */
+    /* p and s->base lie in one chunk, so |off| < 2 MiB and a 32-bit compare
+     * with limit suffices (a negative off wraps above any limit). The mark
+     * test reads only the low half of the mark word: a load no wider than the
+     * program's last store there can be forwarded from it, where an 8-byte
+     * load after a byte store would wait for the store to reach the cache.
+     * An equal low half goes to the slow path, which compares all 8 bytes. */
     if (likely(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == thread_id() && (uint32_t)off < s->limit &&
-               off * s->div_magic < s->div_magic && w[1] != mark)) {
+               off * s->div_magic < s->div_magic && ((const mark_half *)p)[2] != (uint32_t)mark)) {
 #endif
       /* Onto the allocation list itself: the next malloc of this class reuses
        * the block just freed, while its lines are still in cache. */

@@ -458,6 +458,8 @@ static inline uint64_t free_mark(const struct span *s, const void *p) {
   (void)p;
   return s->key;
 }
+/* The mark word's low half, read on its own by free's fast path. */
+typedef uint32_t __attribute__((may_alias)) mark_half;
 static inline uint32_t link_decode(const struct span *s, const void *block) {
   return (uint32_t)(*(const uint64_t *)block ^ s->key);
 }
