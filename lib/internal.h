@@ -253,7 +253,7 @@ struct huge_header {
  *   - the current span is on no list (bias -1); every other span the arena
  *     owns is on partial[c] (it has a free block; fully free spans at the
  *     tail, at most ARENA_EMPTY_CACHE bytes of them; bias 0) or full[c] (bias
- *     so that the event fires once a quarter of it is free again);
+ *     so that the event fires once an eighth of it is free again);
  *   - remote holds blocks other threads freed into this arena's spans, linked
  *     through their first word (pointer ^ secret); REMOTE_CLOSED once the
  *     arena is abandoned, after which frees take the abandoned path. */
