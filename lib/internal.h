@@ -193,8 +193,13 @@ struct span_list {
  *   - free_pages == sum of the pages of its free runs. */
 struct chunk {
   struct span *pagemap[CHUNK_PAGES];
-  struct span spans[CHUNK_PAGES];
-  /* back end bookkeeping (backend lock) */
+  /* back end bookkeeping (backend lock), one cache line between the page map
+   * and the descriptors: it puts descriptor i at a page offset of 64 + 128 i,
+   * never 0. Spans are carved from the tail of a run, so a span of 32, 64 or
+   * 128 pages starts at a page index that is a multiple of 32, and its
+   * descriptor at offset 0 would share an L1 set with the first line of every
+   * page-aligned block: a loop touching one line per page of a 64 KiB block
+   * evicted the descriptor that its free reads next. */
   struct chunk *next, *prev; /* list of chunks of one fullness bucket, or cache */
   uint32_t free_pages;
   uint32_t max_run; /* upper bound of the longest free run (exact after scan) */
@@ -202,7 +207,10 @@ struct chunk {
   uint8_t hugepage; /* MADV_HUGEPAGE given or MAP_HUGETLB mapping */
   uint8_t hugetlb;  /* mapped with MAP_HUGETLB */
   uint64_t empty_since_ms;
+  struct span spans[CHUNK_PAGES];
 };
+_Static_assert(sizeof(struct span) == 128, "descriptors are two cache lines");
+_Static_assert(__builtin_offsetof(struct chunk, spans) % PAGE_SIZE == 64, "descriptor i at page offset 64 + 128 i");
 
 #define HEADER_PAGES ((sizeof(struct chunk) + PAGE_SIZE - 1) / PAGE_SIZE)
 /* The hardened build keeps an inaccessible page after the header and at the
