@@ -25,8 +25,8 @@
  *   backend.c     chunks, page runs, coalescing, large and huge blocks, decay
  *   span.c        carving a span into blocks, collecting its free lists
  *   arena.c       thread arenas: refill, remote frees, abandon and reclaim
- *   alloc.c       the public arena_* entry points
- *   override.c    malloc, free, ... and C++ operators, exported by name
+ *   alloc.c       the public arena_* entry points; malloc, free, ... and
+ *                 the C++ operators, exported by name (its override section)
  *   stats.c       statistics and the heap checker
  *   init.c        process start, fork handlers, exit report
  */
