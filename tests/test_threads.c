@@ -520,6 +520,42 @@ static void test_fork_while_allocating(void **state) {
 }
 
 /* arena_check and arena_stats_get while other threads run. */
+/* A full span takes new blocks again once an eighth of it is free: in a new
+ * thread (a fresh arena), three spans' worth of 1408-byte blocks (64 to a
+ * span), then 8 of the first span's blocks freed; the next 8 mallocs must
+ * reuse exactly those holes instead of taking a fourth span. */
+#define REUSE_SIZE 1408
+#define REUSE_SPAN 64
+static void *reuse_holes(void *arg) {
+  (void)arg;
+  static void *p[3 * REUSE_SPAN];
+  for (int i = 0; i < 3 * REUSE_SPAN; i++) {
+    p[i] = malloc(REUSE_SIZE);
+    if (!p[i]) return "malloc failed";
+  }
+  for (int i = 0; i < REUSE_SPAN / 8; i++) free(p[i]);
+  const char *err = NULL;
+  void *q[REUSE_SPAN / 8];
+  for (int j = 0; j < REUSE_SPAN / 8; j++) {
+    q[j] = malloc(REUSE_SIZE);
+    int hole = 0;
+    for (int i = 0; i < REUSE_SPAN / 8; i++) hole |= q[j] == p[i];
+    if (!hole) err = "a malloc after an eighth of a full span was freed did not reuse its blocks";
+  }
+  for (int j = 0; j < REUSE_SPAN / 8; j++) free(q[j]);
+  for (int i = REUSE_SPAN / 8; i < 3 * REUSE_SPAN; i++) free(p[i]);
+  return (void *)err;
+}
+
+static void test_full_span_reused_at_an_eighth(void **state) {
+  (void)state;
+  pthread_t t;
+  void *err = NULL;
+  assert_int_equal(pthread_create(&t, NULL, reuse_holes, NULL), 0);
+  assert_int_equal(pthread_join(t, &err), 0);
+  if (err) fail_msg("%s", (const char *)err);
+}
+
 static void test_check_concurrent(void **state) {
   (void)state;
   reset_failures();
@@ -544,10 +580,15 @@ static void test_check_concurrent(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_producer_consumer),        cmocka_unit_test(test_thread_exit_live_blocks),
-      cmocka_unit_test(test_thread_generations),       cmocka_unit_test(test_first_call_is_free),
-      cmocka_unit_test(test_tsd_destructor_allocates), cmocka_unit_test(test_hammer_8_threads),
-      cmocka_unit_test(test_fork_while_allocating),    cmocka_unit_test(test_check_concurrent),
+      cmocka_unit_test(test_full_span_reused_at_an_eighth), /* first: no other test's spans of its class */
+      cmocka_unit_test(test_producer_consumer),
+      cmocka_unit_test(test_thread_exit_live_blocks),
+      cmocka_unit_test(test_thread_generations),
+      cmocka_unit_test(test_first_call_is_free),
+      cmocka_unit_test(test_tsd_destructor_allocates),
+      cmocka_unit_test(test_hammer_8_threads),
+      cmocka_unit_test(test_fork_while_allocating),
+      cmocka_unit_test(test_check_concurrent),
   };
   apply_test_filter();
   catch_aborts();
