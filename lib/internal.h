@@ -210,7 +210,8 @@ struct chunk {
   struct span spans[CHUNK_PAGES];
 };
 _Static_assert(sizeof(struct span) == 128, "descriptors are two cache lines");
-_Static_assert(__builtin_offsetof(struct chunk, spans) % PAGE_SIZE == 64, "descriptor i at page offset 64 + 128 i");
+_Static_assert(__builtin_offsetof(struct chunk, spans) % PAGE_SIZE == 64,
+               "descriptor i at page offset 64 + 128 i");
 
 #define HEADER_PAGES ((sizeof(struct chunk) + PAGE_SIZE - 1) / PAGE_SIZE)
 /* The hardened build keeps an inaccessible page after the header and at the
