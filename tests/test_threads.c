@@ -519,7 +519,6 @@ static void test_fork_while_allocating(void **state) {
   assert_heap_ok();
 }
 
-/* arena_check and arena_stats_get while other threads run. */
 /* A full span takes new blocks again once an eighth of it is free: in a new
  * thread (a fresh arena), three spans' worth of 1408-byte blocks (64 to a
  * span), then 8 of the first span's blocks freed; the next 8 mallocs must
@@ -556,6 +555,7 @@ static void test_full_span_reused_at_an_eighth(void **state) {
   if (err) fail_msg("%s", (const char *)err);
 }
 
+/* arena_check and arena_stats_get while other threads run. */
 static void test_check_concurrent(void **state) {
   (void)state;
   reset_failures();
