@@ -116,6 +116,9 @@ static void check_own_arena(struct checker *k) {
       if (s->owner != a->owner_word || s->bias <= 0)
         problem(k, "full span of the wrong owner or unbiased", s->base);
   }
+  for (struct span *s = a->filled.head; s; s = s->next)
+    if (s->owner != a->owner_word || s->bias <= 0 || s->list != LIST_FILLED)
+      problem(k, "filled span of the wrong owner or unbiased", s->base);
 }
 
 __attribute__((visibility("default"))) int arena_check(void) {

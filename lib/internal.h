@@ -6,7 +6,8 @@
  *   memory:   chunk (2 MiB, 2 MiB aligned, from mmap)
  *               -> span (a run of pages inside a chunk) -> block (one allocation)
  *   threads:  thread arena (one per thread, found through initial-exec TLS)
- *               -> size-class bin (current span, partial list, full list)
+ *               -> size-class bin (current span, partial list, parked full list)
+ *               -> filled spans (all classes), not parked yet
  *               -> spans it owns
  *   global:   back end (one lock): every chunk, the free page runs inside them
  *               (coalesced, in size-segregated bins), large blocks, huge blocks,
@@ -177,7 +178,15 @@ static inline uint64_t canary_value(const struct span *s, const void *block) {
 #define XFREE_DELAYED ((uint64_t)1 << 63)
 #define XFREE_ABANDONED ((uint64_t)1 << 62)
 
-enum span_list_id { LIST_NONE = 0, LIST_PARTIAL, LIST_FULL, LIST_ABANDONED, LIST_ABANDONED_FULL, LIST_RUNS };
+enum span_list_id {
+  LIST_NONE = 0,
+  LIST_PARTIAL,
+  LIST_FILLED,
+  LIST_FULL,
+  LIST_ABANDONED,
+  LIST_ABANDONED_FULL,
+  LIST_RUNS
+};
 
 struct span_list {
   struct span *head, *tail;
@@ -261,8 +270,14 @@ struct huge_header {
  *   - current[c] is a span of class c owned by this arena, or &empty_span;
  *   - the current span is on no list (bias -1); every other span the arena
  *     owns is on partial[c] (it has a free block; fully free spans at the
- *     tail, at most ARENA_EMPTY_CACHE bytes of them; bias 0) or full[c] (bias
- *     so that the event fires once an eighth of it is free again);
+ *     tail, at most ARENA_EMPTY_CACHE bytes of them; bias 0), on filled (all
+ *     its blocks were out when it left the current slot; other threads'
+ *     frees still go into its xfree) or on full[c] (parked: XFREE_DELAYED
+ *     set); on filled and full[c] the bias makes the event fire once an
+ *     eighth of it is free again;
+ *   - filled is empty whenever a refill takes a span from anywhere but its
+ *     partial list (settle_filled), so remote frees are used before new
+ *     memory is;
  *   - remote holds blocks other threads freed into this arena's spans, linked
  *     through their first word (pointer ^ secret); REMOTE_CLOSED once the
  *     arena is abandoned, after which frees take the abandoned path. */
@@ -306,6 +321,7 @@ struct arena {
   _Atomic uintptr_t remote;
   struct span_list partial[NUM_CLASSES];
   struct span_list full[NUM_CLASSES];
+  struct span_list filled;
   struct arena_counters counters;
   size_t empty_bytes; /* bytes of fully free spans kept on partial lists */
   struct outbox outbox[OUTBOXES];

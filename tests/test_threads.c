@@ -555,6 +555,45 @@ static void test_full_span_reused_at_an_eighth(void **state) {
   if (err) fail_msg("%s", (const char *)err);
 }
 
+/* Blocks another thread frees into a thread's full spans are used before any
+ * new memory: a fresh thread fills four spans of 1408-byte blocks, a second
+ * thread frees every block, and the first thread's next 256 mallocs of that
+ * size must all return blocks it had before. */
+#define REMOTE_REUSE_N (4 * REUSE_SPAN)
+static void *free_all(void *arg) {
+  void **p = arg;
+  for (int i = 0; i < REMOTE_REUSE_N; i++) free(p[i]);
+  return NULL;
+}
+
+static void *reuse_remote_frees(void *arg) {
+  (void)arg;
+  static void *p[REMOTE_REUSE_N], *q[REMOTE_REUSE_N];
+  for (int i = 0; i < REMOTE_REUSE_N; i++)
+    if (!(p[i] = malloc(REUSE_SIZE))) return "malloc failed";
+  pthread_t t;
+  if (pthread_create(&t, NULL, free_all, p) || pthread_join(t, NULL)) return "pthread_create failed";
+  if (arena_check() != 0) return "arena_check found a problem after the remote frees";
+  const char *err = NULL;
+  for (int j = 0; j < REMOTE_REUSE_N; j++) {
+    if (!(q[j] = malloc(REUSE_SIZE))) return "malloc failed";
+    int old = 0;
+    for (int i = 0; i < REMOTE_REUSE_N; i++) old |= q[j] == p[i];
+    if (!old) err = "a malloc took new memory while blocks freed by another thread were waiting";
+  }
+  for (int j = 0; j < REMOTE_REUSE_N; j++) free(q[j]);
+  return (void *)err;
+}
+
+static void test_remote_frees_reused_first(void **state) {
+  (void)state;
+  pthread_t t;
+  void *err = NULL;
+  assert_int_equal(pthread_create(&t, NULL, reuse_remote_frees, NULL), 0);
+  assert_int_equal(pthread_join(t, &err), 0);
+  if (err) fail_msg("%s", (const char *)err);
+}
+
 /* arena_check and arena_stats_get while other threads run. */
 static void test_check_concurrent(void **state) {
   (void)state;
@@ -581,6 +620,7 @@ static void test_check_concurrent(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_span_reused_at_an_eighth), /* first: no other test's spans of its class */
+      cmocka_unit_test(test_remote_frees_reused_first),
       cmocka_unit_test(test_producer_consumer),
       cmocka_unit_test(test_thread_exit_live_blocks),
       cmocka_unit_test(test_thread_generations),
