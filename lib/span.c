@@ -93,7 +93,9 @@ void span_push_local(struct span *s, void *block) {
 void span_relink(struct span *s) {
 #ifndef ARENA_SECURE
   uint32_t size = s->block_size, end = s->limit;
-  if (annotate_mode || end == 0) return;
+  /* Blocks of a page or more gain nothing from the order (no prefetcher
+   * crosses pages) and would pay a cache miss per block for it. */
+  if (annotate_mode || end == 0 || size >= PAGE_SIZE) return;
   for (uint32_t off = 0; off < end; off += size)
     *(uint64_t *)(s->base + off) = (off + size < end ? off + size : OFFSET_END) ^ s->key;
   s->free = 0;
