@@ -338,7 +338,7 @@ void span_event(struct arena *a, struct span *s) {
   }
   span_list_remove(partial, s);
   size_t bytes = (size_t)s->npages * PAGE_SIZE;
-  if (a->empty_bytes + bytes <= ARENA_EMPTY_CACHE) {
+  if (a->empty_bytes + bytes <= ARENA_EMPTY_CACHE_MAX) {
     a->empty_bytes += bytes;
     span_relink(s);
     span_list_push_tail(partial, s, LIST_PARTIAL);
@@ -372,6 +372,8 @@ static void collect_remote(struct arena *a, bool have_abandoned_lock) {
 
 /* ---- refill -------------------------------------------------------------- */
 
+static bool release_empty_spans(struct arena *a, size_t keep);
+
 static void *refill(size_t size) {
   struct arena *a = arena_get();
   if (unlikely(!a)) {
@@ -390,6 +392,7 @@ static void *refill(size_t size) {
   }
   if (!a->partial[c].head) settle_filled(a);
   s = a->partial[c].head;
+  if (!s && a->empty_bytes > ARENA_EMPTY_CACHE) release_empty_spans(a, ARENA_EMPTY_CACHE);
   if (s) {
     span_list_remove(&a->partial[c], s);
     if (s->used == 0) a->empty_bytes -= (size_t)s->npages * PAGE_SIZE;
@@ -552,17 +555,13 @@ static void large_stash_flush(struct arena *a) {
   a->large_stash_bytes = 0;
 }
 
-/* Out of memory: gives the back end every empty span and stashed large block
- * this thread keeps. Returns whether there was any. */
-bool arena_trim(void) {
-  struct arena *a = thread_arena;
-  if (a == &empty_arena) return false;
-  bool any = a->large_stashed != 0;
-  large_stash_flush(a);
-  settle_filled(a);
-  for (unsigned c = 0; c < NUM_CLASSES; c++) {
+/* Gives the back end empty spans (from the tails of the partial lists) until
+ * the arena keeps at most `keep` bytes of them. Returns whether it gave any. */
+static bool release_empty_spans(struct arena *a, size_t keep) {
+  bool any = false;
+  for (unsigned c = 0; c < NUM_CLASSES && a->empty_bytes > keep; c++) {
     struct span_list *l = &a->partial[c];
-    while (l->tail && span_out(l->tail) == 0) { /* empty spans sit at the tail */
+    while (a->empty_bytes > keep && l->tail && span_out(l->tail) == 0) { /* empty spans sit at the tail */
       struct span *s = l->tail;
       span_list_remove(l, s);
       a->empty_bytes -= (size_t)s->npages * PAGE_SIZE;
@@ -571,6 +570,17 @@ bool arena_trim(void) {
     }
   }
   return any;
+}
+
+/* Out of memory: gives the back end every empty span and stashed large block
+ * this thread keeps. Returns whether there was any. */
+bool arena_trim(void) {
+  struct arena *a = thread_arena;
+  if (a == &empty_arena) return false;
+  bool any = a->large_stashed != 0;
+  large_stash_flush(a);
+  settle_filled(a);
+  return release_empty_spans(a, 0) || any;
 }
 
 noinline void free_slow(void *p) {
@@ -593,9 +603,11 @@ static void free_classified(void *p) {
     if (s->kind == SPAN_SMALL) {
       uint64_t off = u - (uintptr_t)s->base;
       /* The limit first: a page of a free run may map to a span that does
-       * not hold it (see carve in backend.c), and off then lies past it. */
+       * not hold it (see carve in backend.c), and off then lies past it.
+       * An empty span of big blocks forgets them (span_relink), so a second
+       * free of one of those lands here too. */
       if (off >= __atomic_load_n(&s->limit, __ATOMIC_RELAXED))
-        report_invalid("invalid free: not a block libarena handed out:", p);
+        report_invalid("invalid free (or double free): no block in use at", p);
       if (off * s->div_magic >= s->div_magic)
         report_invalid("invalid free: pointer inside a block, not its start:", p);
       free_small_checked(s, p);

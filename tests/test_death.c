@@ -80,6 +80,20 @@ static void c_double_free_32k(void) { double_free_sized(32768); }
 static void c_double_free_large(void) { double_free_sized(300 * 1024); }
 static void c_double_free_huge(void) { double_free_sized(4 * MiB); }
 
+/* double free of a block whose span has emptied: spans of blocks over a page
+ * forget their blocks when they empty (the limit drops to 0), so the second
+ * free is caught by the limit rather than the mark. 20 KiB: 8 to a span; the
+ * ninth block moves the thread to a second span, and freeing the first eight
+ * empties the first. */
+static void c_double_free_emptied_span(void) {
+  void *p[9];
+  for (int i = 0; i < 9; i++)
+    if (!(p[i] = malloc(20480))) _exit(98);
+  for (int i = 0; i < 8; i++) free(p[i]);
+  announce(p[3]);
+  free(launder(p[3]));
+}
+
 /* double free after the heap has moved on (other size classes only, so that
  * p itself cannot have been handed out again) */
 static void c_double_free_after_activity(void) {
@@ -199,6 +213,7 @@ DEATH(test_double_free_small_16, c_double_free_16, "double free", NULL)
 DEATH(test_double_free_small_64, c_double_free_64, "double free", NULL)
 DEATH(test_double_free_small_3000, c_double_free_3000, "double free", NULL)
 DEATH(test_double_free_small_32k, c_double_free_32k, "double free", NULL)
+DEATH(test_double_free_emptied_span, c_double_free_emptied_span, "double free", NULL)
 DEATH(test_double_free_after_activity, c_double_free_after_activity, "double free", NULL)
 DEATH(test_double_free_other_thread, c_double_free_other_thread, "double free", NULL)
 DEATH(test_double_free_large, c_double_free_large, "double free", "invalid")
@@ -235,6 +250,7 @@ int main(void) {
       cmocka_unit_test(test_double_free_small_64),
       cmocka_unit_test(test_double_free_small_3000),
       cmocka_unit_test(test_double_free_small_32k),
+      cmocka_unit_test(test_double_free_emptied_span), /* caught by the limit, not the mark */
       cmocka_unit_test(test_double_free_after_activity),
       cmocka_unit_test(test_double_free_other_thread),
       cmocka_unit_test(test_double_free_large),

@@ -594,6 +594,47 @@ static void test_remote_frees_reused_first(void **state) {
   if (err) fail_msg("%s", (const char *)err);
 }
 
+/* An arena keeps up to 4 MiB of empty spans while it takes no new span, and
+ * gives back all but 1 MiB before it takes one: a fresh thread cycles 64
+ * blocks of 64 KiB (eight 512 KiB spans) and keeps all eight; its first
+ * malloc of another size, which needs a new span, leaves it with at most
+ * three (the current span and 1 MiB). */
+static uint64_t spans_of_size(uint64_t block_size) {
+  struct arena_stats st = stats_now();
+  for (int i = 0; i < ARENA_STATS_CLASSES; i++)
+    if (st.classes[i].block_size == block_size) return st.classes[i].spans;
+  return 0;
+}
+
+static void *cycle_then_grow(void *arg) {
+  (void)arg;
+  enum { N = 64, SIZE = 65536 };
+  void *p[N];
+  uint64_t before = spans_of_size(SIZE);
+  for (int round = 0; round < 2; round++) {
+    for (int i = 0; i < N; i++)
+      if (!(p[i] = malloc(SIZE))) return "malloc failed";
+    for (int i = 0; i < N; i++) free(p[i]);
+  }
+  if (spans_of_size(SIZE) - before != N / 8) return "the empty spans of a 4 MiB cycle were not all kept";
+  void *q = malloc(1000);
+  if (!q) return "malloc failed";
+  const char *err = NULL;
+  if (spans_of_size(SIZE) - before > 3)
+    err = "empty spans beyond 1 MiB were kept while the arena took a new span";
+  free(q);
+  return (void *)err;
+}
+
+static void test_empty_spans_released_before_growth(void **state) {
+  (void)state;
+  pthread_t t;
+  void *err = NULL;
+  assert_int_equal(pthread_create(&t, NULL, cycle_then_grow, NULL), 0);
+  assert_int_equal(pthread_join(t, &err), 0);
+  if (err) fail_msg("%s", (const char *)err);
+}
+
 /* arena_check and arena_stats_get while other threads run. */
 static void test_check_concurrent(void **state) {
   (void)state;
@@ -621,6 +662,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_span_reused_at_an_eighth), /* first: no other test's spans of its class */
       cmocka_unit_test(test_remote_frees_reused_first),
+      cmocka_unit_test(test_empty_spans_released_before_growth),
       cmocka_unit_test(test_producer_consumer),
       cmocka_unit_test(test_thread_exit_live_blocks),
       cmocka_unit_test(test_thread_generations),
