@@ -242,11 +242,11 @@ static void outboxes_flush(struct arena *a, bool have_abandoned_lock) {
 static void remote_free(struct arena *me, struct span *s, void *p) {
   /* Straight into the span's own list, one CAS, unless a flag says otherwise. */
   uint32_t off = (uint32_t)((char *)p - s->base);
-  uint64_t h = atomic_load_explicit(&s->xfree, memory_order_relaxed);
+  uint64_t h = atomic_load_explicit(span_xfree(s), memory_order_relaxed);
   while (!(h & (XFREE_DELAYED | XFREE_ABANDONED))) {
     ((uint64_t *)p)[0] = (uint32_t)h ^ s->key;
     uint64_t next = ((h & XFREE_COUNT_MASK) + XFREE_COUNT_ONE) | off;
-    if (atomic_compare_exchange_weak_explicit(&s->xfree, &h, next, memory_order_release,
+    if (atomic_compare_exchange_weak_explicit(span_xfree(s), &h, next, memory_order_release,
                                               memory_order_relaxed))
       return;
   }
@@ -307,7 +307,7 @@ static void settle_filled(struct arena *a) {
   while ((s = a->filled.head)) {
     span_list_remove(&a->filled, s);
     uint64_t empty = XFREE_EMPTY;
-    if (atomic_compare_exchange_strong_explicit(&s->xfree, &empty, XFREE_DELAYED, memory_order_acq_rel,
+    if (atomic_compare_exchange_strong_explicit(span_xfree(s), &empty, XFREE_DELAYED, memory_order_acq_rel,
                                                 memory_order_relaxed))
       span_list_push(&a->full[s->size_class], s, LIST_FULL);
     else
@@ -328,7 +328,7 @@ void span_event(struct arena *a, struct span *s) {
       span_list_remove(&a->full[s->size_class], s);
       /* While XFREE_DELAYED is set no other thread writes xfree (their
        * frees see the flag and go elsewhere), so a plain store lifts it. */
-      atomic_store_explicit(&s->xfree, XFREE_EMPTY, memory_order_release);
+      atomic_store_explicit(span_xfree(s), XFREE_EMPTY, memory_order_release);
     } else {
       span_list_remove(&a->filled, s);
     }

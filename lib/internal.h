@@ -139,34 +139,34 @@ enum span_kind { SPAN_NONE = 0, SPAN_SMALL, SPAN_LARGE, SPAN_FREE, SPAN_HEADER }
 struct arena;
 
 struct __attribute__((aligned(64))) span {
-  /* hot: read by malloc and free fast paths (first cache line) */
-  uint32_t free;       /* allocation list (offset), OFFSET_END when empty */
-  uint32_t limit;      /* small span: bytes carved into blocks so far; 0 otherwise */
+  /* First line, the owner's: written by its mallocs and frees. */
+  uint32_t free;            /* allocation list (offset), OFFSET_END when empty */
+  uint32_t local_free;      /* owner's freed blocks (offset list) */
+  uint32_t used;            /* blocks out minus bias: free's fast path acts when it hits 0 */
+  int32_t bias;             /* small span: see `used` (0, -1 while current, > 0 while full) */
+  uint8_t list;             /* which list the span is on (enum span_list_id) */
+  struct span *next, *prev; /* bin list, back-end run bin, abandoned list */
+  char *user;               /* large block: the pointer handed out */
+  size_t requested;         /* large block: bytes requested */
+  /* Second line, read by every free of the span's blocks, the owner's and
+   * other threads' alike, and by malloc; written only when the span is set
+   * up, carved, or changes hands. Nothing the owner writes per block may
+   * live here: on a shared line, every remote free fetched the line from the
+   * owner's core and the owner's next malloc fetched it back (producer and
+   * consumer: 1.78x apart). Other threads' frees write span_xfree, kept in
+   * an array of its own for the same reason. */
+  _Alignas(64) uint32_t limit; /* small span: bytes carved into blocks so far; 0 otherwise */
+  uint32_t block_size;
   char *base;          /* first byte of the span's first page */
   uint64_t key;        /* secret for link encoding and free marks */
   uint64_t div_magic;  /* ceil(2^64 / block_size): offset * magic < magic <=> aligned */
   uintptr_t owner;     /* see above; atomic access */
-  uint32_t local_free; /* owner's freed blocks (offset list) */
-  uint32_t used;       /* blocks out minus bias: free's fast path acts when it hits 0 */
   struct arena *arena; /* owner arena, NULL when abandoned; atomic access */
-  /* cold */
-  uint32_t block_size;
   uint32_t capacity;
   uint32_t npages;
   uint8_t kind;
   uint8_t size_class;
-  uint8_t list;  /* which list the span is on (enum span_list_id) */
   uint8_t fresh; /* large/free run: pages never written since mapped */
-  int32_t bias;  /* small span: see `used` (0, -1 while current, > 0 while full) */
-  /* Blocks freed by other threads straight into this span: bits 0-31 the
-   * first offset (a list linked like local_free), bits 32-61 the count, and
-   * two flags that send those frees elsewhere instead: XFREE_DELAYED (the
-   * span is parked full: to the owner arena's remote list, which can move
-   * it back) and XFREE_ABANDONED (to the abandoned lock). */
-  _Atomic uint64_t xfree;
-  struct span *next, *prev; /* bin list, back-end run bin, abandoned list */
-  char *user;               /* large block: the pointer handed out */
-  size_t requested;         /* large block: bytes requested */
 };
 
 static inline uint64_t canary_value(const struct span *s, const void *block) {
@@ -217,6 +217,14 @@ struct chunk {
   uint8_t hugetlb;  /* mapped with MAP_HUGETLB */
   uint64_t empty_since_ms;
   struct span spans[CHUNK_PAGES];
+  /* xfree[i] belongs to spans[i] (span_xfree): blocks freed by other threads
+   * straight into the span: bits 0-31 the first offset (a list linked like
+   * local_free), bits 32-61 the count, and two flags that send those frees
+   * elsewhere instead: XFREE_DELAYED (the span is parked full: to the owner
+   * arena's remote list, which can move it back) and XFREE_ABANDONED (to the
+   * abandoned lock). Kept off the descriptors, whose lines the owner reads or
+   * writes on every malloc and free: a CAS there would take the line away. */
+  _Atomic uint64_t xfree[CHUNK_PAGES];
 };
 _Static_assert(sizeof(struct span) == 128, "descriptors are two cache lines");
 _Static_assert(__builtin_offsetof(struct chunk, spans) % PAGE_SIZE == 64,
@@ -250,6 +258,10 @@ static inline size_t large_usable(const struct span *s) {
   return (size_t)(s->base + (size_t)(s->npages - GUARD_PAGES) * PAGE_SIZE - s->user);
 }
 static inline size_t span_page(const struct span *s) { return page_index(chunk_of(s), s->base); }
+static inline _Atomic uint64_t *span_xfree(struct span *s) {
+  struct chunk *c = chunk_of(s);
+  return &c->xfree[s - c->spans];
+}
 
 /* ---- huge block --------------------------------------------------------
  * A huge block has a mapping of its own; this header sits at the mapping's

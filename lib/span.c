@@ -21,7 +21,7 @@ void span_describe_small(struct span *s, unsigned cls, uintptr_t owner) {
   s->free = s->local_free = OFFSET_END;
   s->used = 0;
   s->bias = 0;
-  atomic_store_explicit(&s->xfree, XFREE_EMPTY, memory_order_relaxed);
+  atomic_store_explicit(span_xfree(s), XFREE_EMPTY, memory_order_relaxed);
   s->list = LIST_NONE;
   __atomic_store_n(&s->owner, owner, __ATOMIC_RELEASE);
 }
@@ -124,8 +124,8 @@ bool span_collect_local(struct span *s) {
  * allocation list in one exchange: the list is already linked for it. Only
  * for a span whose xfree carries no flag (current or partial). */
 bool span_collect_xfree(struct span *s) {
-  if ((uint32_t)atomic_load_explicit(&s->xfree, memory_order_relaxed) == OFFSET_END) return false;
-  uint64_t h = atomic_exchange_explicit(&s->xfree, XFREE_EMPTY, memory_order_acquire);
+  if ((uint32_t)atomic_load_explicit(span_xfree(s), memory_order_relaxed) == OFFSET_END) return false;
+  uint64_t h = atomic_exchange_explicit(span_xfree(s), XFREE_EMPTY, memory_order_acquire);
   s->free = (uint32_t)h;
   s->used -= (uint32_t)((h & XFREE_COUNT_MASK) >> 32);
   return true;
@@ -134,7 +134,7 @@ bool span_collect_xfree(struct span *s) {
 /* Sets the xfree flags (or clears them, flags == XFREE_EMPTY's), moving any
  * blocks that were waiting there onto local_free; returns how many. */
 uint32_t span_take_xfree(struct span *s, uint64_t flags) {
-  uint64_t h = atomic_exchange_explicit(&s->xfree, flags, memory_order_acquire);
+  uint64_t h = atomic_exchange_explicit(span_xfree(s), flags, memory_order_acquire);
   uint32_t n = (uint32_t)((h & XFREE_COUNT_MASK) >> 32);
   for (uint32_t off = (uint32_t)h, i = 0; i < n; i++) {
     char *block = s->base + off;
