@@ -227,6 +227,9 @@ struct chunk {
   _Atomic uint64_t xfree[CHUNK_PAGES];
 };
 _Static_assert(sizeof(struct span) == 128, "descriptors are two cache lines");
+_Static_assert(__builtin_offsetof(struct span, requested) < 64 &&
+                   __builtin_offsetof(struct span, limit) == 64,
+               "the owner's fields on the first line, the shared ones on the second");
 _Static_assert(__builtin_offsetof(struct chunk, spans) % PAGE_SIZE == 64,
                "descriptor i at page offset 64 + 128 i");
 
