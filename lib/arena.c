@@ -547,6 +547,9 @@ void *arena_large_from_stash(size_t size, bool zero) {
     return backend_large_unstash(s, size, zero);
   }
   large_stash_flush(a);
+  /* The back end will take pages for this block: first the arena's empty
+   * spans beyond ARENA_EMPTY_CACHE go back, as before a refill takes a span. */
+  if (a->empty_bytes > ARENA_EMPTY_CACHE) release_empty_spans(a, ARENA_EMPTY_CACHE);
   return NULL;
 }
 

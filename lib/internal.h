@@ -320,8 +320,9 @@ struct outbox {
  * thread, which keeps the peak down (half the arena's span bytes, as before,
  * cost the gcc trace 13% more RSS and bought no speed). Up to
  * ARENA_EMPTY_CACHE_MAX are kept while the arena takes no new span; a refill
- * that has to take one first returns all beyond ARENA_EMPTY_CACHE, so the
- * excess never stands idle while the arena grows (a flat 4 MiB cost the
+ * that has to take one, or a large malloc that goes to the back end, first
+ * returns all beyond ARENA_EMPTY_CACHE, so the excess does not stand idle
+ * while the arena grows (a flat 4 MiB cost the
  * churn and gcc traces 3-7% more RSS; 64 blocks of 64 KiB need 4 MiB). */
 #define ARENA_EMPTY_CACHE ((size_t)1 << 20)
 #define ARENA_EMPTY_CACHE_MAX ((size_t)4 << 20)

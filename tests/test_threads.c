@@ -546,13 +546,18 @@ static void *reuse_holes(void *arg) {
   return (void *)err;
 }
 
-static void test_full_span_reused_at_an_eighth(void **state) {
-  (void)state;
+/* Runs fn on a thread of its own (a fresh arena); fn returns NULL or what went wrong. */
+static void run_on_new_thread(void *(*fn)(void *)) {
   pthread_t t;
   void *err = NULL;
-  assert_int_equal(pthread_create(&t, NULL, reuse_holes, NULL), 0);
+  assert_int_equal(pthread_create(&t, NULL, fn, NULL), 0);
   assert_int_equal(pthread_join(t, &err), 0);
   if (err) fail_msg("%s", (const char *)err);
+}
+
+static void test_full_span_reused_at_an_eighth(void **state) {
+  (void)state;
+  run_on_new_thread(reuse_holes);
 }
 
 /* Blocks another thread frees into a thread's full spans are used before any
@@ -587,18 +592,14 @@ static void *reuse_remote_frees(void *arg) {
 
 static void test_remote_frees_reused_first(void **state) {
   (void)state;
-  pthread_t t;
-  void *err = NULL;
-  assert_int_equal(pthread_create(&t, NULL, reuse_remote_frees, NULL), 0);
-  assert_int_equal(pthread_join(t, &err), 0);
-  if (err) fail_msg("%s", (const char *)err);
+  run_on_new_thread(reuse_remote_frees);
 }
 
 /* An arena keeps up to 4 MiB of empty spans while it takes no new span, and
  * gives back all but 1 MiB before it takes one: a fresh thread cycles 64
  * blocks of 64 KiB (eight 512 KiB spans) and keeps all eight; its first
- * malloc of another size, which needs a new span, leaves it with at most
- * three (the current span and 1 MiB). */
+ * malloc of another size, which needs a new span or a large block from the
+ * back end, leaves it with at most three (the current span and 1 MiB). */
 static uint64_t spans_of_size(uint64_t block_size) {
   struct arena_stats st = stats_now();
   for (int i = 0; i < ARENA_STATS_CLASSES; i++)
@@ -606,8 +607,8 @@ static uint64_t spans_of_size(uint64_t block_size) {
   return 0;
 }
 
-static void *cycle_then_grow(void *arg) {
-  (void)arg;
+/* grow: the size of the malloc that must take new memory. */
+static const char *cycle_then_grow(size_t grow) {
   enum { N = 64, SIZE = 65536 };
   void *p[N];
   uint64_t before = spans_of_size(SIZE);
@@ -617,22 +618,29 @@ static void *cycle_then_grow(void *arg) {
     for (int i = 0; i < N; i++) free(p[i]);
   }
   if (spans_of_size(SIZE) - before != N / 8) return "the empty spans of a 4 MiB cycle were not all kept";
-  void *q = malloc(1000);
+  void *q = malloc(grow);
   if (!q) return "malloc failed";
   const char *err = NULL;
   if (spans_of_size(SIZE) - before > 3)
-    err = "empty spans beyond 1 MiB were kept while the arena took a new span";
+    err = "empty spans beyond 1 MiB were kept while the arena took new memory";
   free(q);
-  return (void *)err;
+  return err;
+}
+
+static void *cycle_then_small(void *arg) {
+  (void)arg;
+  return (void *)cycle_then_grow(1000); /* needs a new span */
+}
+
+static void *cycle_then_large(void *arg) {
+  (void)arg;
+  return (void *)cycle_then_grow(200000); /* a large block from the back end */
 }
 
 static void test_empty_spans_released_before_growth(void **state) {
   (void)state;
-  pthread_t t;
-  void *err = NULL;
-  assert_int_equal(pthread_create(&t, NULL, cycle_then_grow, NULL), 0);
-  assert_int_equal(pthread_join(t, &err), 0);
-  if (err) fail_msg("%s", (const char *)err);
+  run_on_new_thread(cycle_then_small);
+  run_on_new_thread(cycle_then_large);
 }
 
 /* arena_check and arena_stats_get while other threads run. */
