@@ -1,6 +1,7 @@
 /* The public arena_* entry points. malloc and free have one inline fast path
  * each and one unlikely branch into a noinline slow path:
  *
+ *   malloc(n <= 1 KiB):  span = arena->direct[(n + 15) / 16];
  *   malloc(n <= 64 KiB): class = table[(n + 15) / 16]; span = arena->current[class];
  *                        pop span->free (an offset < span->limit, else refill).
  *   free(p):             chunk map says p's 2 MiB region is a chunk; span from the
@@ -16,6 +17,8 @@
 #include "internal.h"
 
 __attribute__((visibility("default"))) void *arena_malloc(size_t size) {
+  if (likely(size <= DIRECT_MAX - CANARY_SIZE))
+    return span_pop(fast_arena->direct[(size + CANARY_SIZE + 15) >> 4], size + CANARY_SIZE);
   if (likely(size <= SMALL_REQUEST_MAX)) return small_alloc(size);
   return alloc_slow(size, MIN_ALIGN, false);
 }
@@ -35,14 +38,15 @@ __attribute__((visibility("default"))) void arena_free(void *p) {
 #ifdef ARENA_UNCHECKED
     if (likely(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == thread_id())) {
 #else
-    /* p and s->base lie in one chunk, so |off| < 2 MiB and a 32-bit compare
-     * with limit suffices (a negative off wraps above any limit). The mark
-     * test reads only the low half of the mark word: a load no wider than the
-     * program's last store there can be forwarded from it, where an 8-byte
-     * load after a byte store would wait for the store to reach the cache.
-     * An equal low half goes to the slow path, which compares all 8 bytes. */
-    if (likely(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == thread_id() && (uint32_t)off < s->limit &&
-               off * s->div_magic < s->div_magic && ((const mark_half *)p)[2] != (uint32_t)mark)) {
+    /* p and s->base lie in one chunk, as span_holds_block needs; the owner
+     * is the only writer of bound, so a plain read of it suffices here. The
+     * mark test reads only the low half of the mark word: a load no wider
+     * than the program's last store there can be forwarded from it, where an
+     * 8-byte load after a byte store would wait for the store to reach the
+     * cache. An equal low half goes to the slow path, which compares all 8
+     * bytes. */
+    if (likely(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == thread_id() && off * s->div_magic < s->bound &&
+               ((const mark_half *)p)[2] != (uint32_t)mark)) {
 #endif
       /* Onto the allocation list itself: the next malloc of this class reuses
        * the block just freed, while its lines are still in cache. */
@@ -146,8 +150,7 @@ static struct block_ref block_lookup(const void *p, const char *what) {
     struct chunk *c = chunk_of(p);
     struct span *s = c->pagemap[page_index(c, p)];
     uint64_t off = u - (uintptr_t)s->base;
-    if (s->kind == SPAN_SMALL && off < __atomic_load_n(&s->limit, __ATOMIC_RELAXED) &&
-        off * s->div_magic < s->div_magic) {
+    if (span_holds_block(s, off)) {
       /* (In annotate mode the tool itself reports uses of freed blocks.) */
       if (!annotate_mode && !UNCHECKED && ((const uint64_t *)p)[1] == free_mark(s, p))
         report_invalid("use of a freed block in", p);
@@ -213,10 +216,9 @@ static void *realloc_block(void *p, size_t size) {
   uintptr_t u = (uintptr_t)p;
   if (likely(chunk_map[(u >> CHUNK_SHIFT) & (CHUNK_MAP_ENTRIES - 1)] == MAP_CHUNK)) {
     struct span *s = chunk_of(p)->pagemap[(u >> PAGE_SHIFT) & (CHUNK_PAGES - 1)];
-    uint64_t off = u - (uintptr_t)s->base; /* limit is 0 unless s is a small span */
+    uint64_t off = u - (uintptr_t)s->base;
     size_t usable = s->block_size - CANARY_SIZE;
-    if (likely((uint32_t)off < __atomic_load_n(&s->limit, __ATOMIC_RELAXED) &&
-               off * s->div_magic < s->div_magic && (UNCHECKED || ((uint64_t *)p)[1] != free_mark(s, p)) &&
+    if (likely(span_holds_block(s, off) && (UNCHECKED || ((uint64_t *)p)[1] != free_mark(s, p)) &&
                size <= usable && size > usable / 2))
       return p;
   }

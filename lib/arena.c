@@ -19,7 +19,8 @@
 #include "internal.h"
 
 struct span empty_span = {.free = OFFSET_END, .limit = 0};
-struct arena empty_arena = {.current = {[0 ... NUM_CLASSES - 1] = &empty_span}};
+struct arena empty_arena = {.direct = {[0 ... DIRECT_ENTRIES - 1] = &empty_span},
+                            .current = {[0 ... NUM_CLASSES - 1] = &empty_span}};
 __thread struct arena *thread_arena = &empty_arena;
 __thread struct arena *fast_arena = &empty_arena;
 static __thread bool thread_exiting; /* its arena was abandoned: free must not make another */
@@ -86,7 +87,7 @@ struct arena *arena_get(void) {
   a = arena_struct_alloc();
   if (a) {
     memset(a, 0, sizeof(*a));
-    for (unsigned c = 0; c < NUM_CLASSES; c++) a->current[c] = &empty_span;
+    for (unsigned c = 0; c < NUM_CLASSES; c++) arena_set_current(a, c, &empty_span);
     a->owner_word = thread_id();
     a->live = true;
     a->next_in_pool = live_arenas;
@@ -374,6 +375,12 @@ static void collect_remote(struct arena *a, bool have_abandoned_lock) {
 
 static bool release_empty_spans(struct arena *a, size_t keep);
 
+void arena_set_current(struct arena *a, unsigned cls, struct span *s) {
+  a->current[cls] = s;
+  for (unsigned i = classes[cls].direct_first; i < DIRECT_ENTRIES && class_of_size[i] == cls; i++)
+    a->direct[i] = s;
+}
+
 static void *refill(size_t size) {
   struct arena *a = arena_get();
   if (unlikely(!a)) {
@@ -388,7 +395,7 @@ static void *refill(size_t size) {
     if (s->free != OFFSET_END || span_collect_local(s) || span_collect_xfree(s) || span_carve(s))
       return small_pop(a, size);
     span_retire_full(a, s);
-    a->current[c] = &empty_span;
+    arena_set_current(a, c, &empty_span);
   }
   if (!a->partial[c].head) settle_filled(a);
   s = a->partial[c].head;
@@ -410,7 +417,7 @@ static void *refill(size_t size) {
   }
   span_set_bias(s, -1); /* current: free's counter never reaches 0 here */
   if (s->free == OFFSET_END) span_collect_xfree(s);
-  a->current[c] = s;
+  arena_set_current(a, c, s);
   COUNT(a->counters.refills[c], 1);
   return small_pop(a, size);
 }
@@ -679,7 +686,7 @@ static void arena_abandon(struct arena *a) {
   }
   for (unsigned c = 0; c < NUM_CLASSES; c++) {
     struct span *s = a->current[c];
-    a->current[c] = &empty_span;
+    arena_set_current(a, c, &empty_span);
     if (s != &empty_span) {
       abandon_span(s);
     }

@@ -80,7 +80,7 @@ static void run_remove(struct span *r) {
 
 static void descriptor_retire(struct span *s) {
   s->kind = SPAN_NONE;
-  __atomic_store_n(&s->limit, 0, __ATOMIC_RELAXED);
+  span_set_limit(s, 0);
   __atomic_store_n(&s->owner, 0, __ATOMIC_RELEASE);
   __atomic_store_n(&s->arena, NULL, __ATOMIC_RELEASE);
 }

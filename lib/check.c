@@ -46,6 +46,9 @@ static void check_small(struct checker *k, struct span *s) {
   uint32_t limit = __atomic_load_n(&s->limit, __ATOMIC_RELAXED);
   if (limit > s->npages * PAGE_SIZE || limit % s->block_size)
     problem(k, "span carved past its end or off a block", s->base);
+  if (__atomic_load_n(&s->bound, __ATOMIC_RELAXED) !=
+      (uint64_t)(limit / s->block_size) * (s->div_magic * s->block_size))
+    problem(k, "span's block bound does not match its limit", s->base);
   if (owner != k->me && owner != 0) return; /* another live thread's */
   uint32_t nfree = check_list(k, s, s->free);
   uint32_t nlocal = check_list(k, s, s->local_free);

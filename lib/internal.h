@@ -148,6 +148,7 @@ struct __attribute__((aligned(64))) span {
   struct span *next, *prev; /* bin list, back-end run bin, abandoned list */
   char *user;               /* large block: the pointer handed out */
   size_t requested;         /* large block: bytes requested */
+  uint32_t capacity;        /* small span: blocks it holds */
   /* Second line, read by every free of the span's blocks, the owner's and
    * other threads' alike, and by malloc; written only when the span is set
    * up, carved, or changes hands. Nothing the owner writes per block may
@@ -159,15 +160,27 @@ struct __attribute__((aligned(64))) span {
   uint32_t block_size;
   char *base;          /* first byte of the span's first page */
   uint64_t key;        /* secret for link encoding and free marks */
-  uint64_t div_magic;  /* ceil(2^64 / block_size): offset * magic < magic <=> aligned */
+  uint64_t div_magic;  /* floor(2^64 / block_size) + 1: see span_holds_block */
+  uint64_t bound;      /* limit / block_size * (div_magic * block_size mod 2^64) */
   uintptr_t owner;     /* see above; atomic access */
   struct arena *arena; /* owner arena, NULL when abandoned; atomic access */
-  uint32_t capacity;
   uint32_t npages;
   uint8_t kind;
   uint8_t size_class;
   uint8_t fresh; /* large/free run: pages never written since mapped */
 };
+
+/* Whether off = p - base, for any p in the span's chunk, is the start of a
+ * carved block, in one multiply and one compare. With M = div_magic and
+ * e = M * block_size - 2^64 (1 <= e <= block_size), off = k * block_size + r
+ * gives off * M = k * e + r * M (mod 2^64): below k_max * e < 2^22 when r == 0,
+ * at least M >= 2^48 otherwise, and for a negative off (p below base) at
+ * least M - 2^22. So off * M < bound = carved blocks * e exactly when off is
+ * a carved block's start. Any span but a small one has bound 0. */
+static inline bool span_holds_block(const struct span *s, uint64_t off) {
+  return off * s->div_magic < __atomic_load_n(&s->bound, __ATOMIC_RELAXED);
+}
+void span_set_limit(struct span *s, uint32_t limit) internal;
 
 static inline uint64_t canary_value(const struct span *s, const void *block) {
   return (s->key * 0x9e3779b97f4a7c15ull) ^ (uintptr_t)block;
@@ -283,6 +296,8 @@ struct huge_header {
 /* ---- thread arena --------------------------------------------------------
  * Invariants:
  *   - current[c] is a span of class c owned by this arena, or &empty_span;
+ *   - direct[(n + 15) / 16] == current[size_class(n)] for every n up to
+ *     DIRECT_MAX (arena_set_current keeps the two in step);
  *   - the current span is on no list (bias -1); every other span the arena
  *     owns is on partial[c] (it has a free block; fully free spans at the
  *     tail, at most ARENA_EMPTY_CACHE_MAX bytes of them; bias 0), on filled (all
@@ -336,7 +351,13 @@ struct arena_counters {
   uint64_t large_blocks, large_bytes, large_requested;
 };
 
+/* Requests up to DIRECT_MAX bytes find their span in one load, without the
+ * class table (mimalloc's pages_free_direct does the same up to 1 KiB). */
+#define DIRECT_MAX 1024
+#define DIRECT_ENTRIES (DIRECT_MAX / 16 + 1)
+
 struct arena {
+  struct span *direct[DIRECT_ENTRIES];
   struct span *current[NUM_CLASSES];
   uintptr_t owner_word; /* the owning thread's id, as spans' owner holds it */
   _Atomic uintptr_t remote;
@@ -368,7 +389,11 @@ extern __thread struct arena *fast_arena internal;
 
 /* The thread pointer: unique for every live thread, cheaper than a TLS read. */
 static inline uintptr_t thread_id(void) {
-#if defined(__x86_64__)
+#if defined(__x86_64__) && defined(__SEG_FS)
+  /* fs:0 holds the thread pointer itself; a plain load through the fs
+   * segment, unlike asm, lets the compiler fold it into a compare. */
+  return *(const uintptr_t __seg_fs *)0;
+#elif defined(__x86_64__)
   uintptr_t tp;
   __asm__("mov %%fs:0, %0" : "=r"(tp));
   return tp;
@@ -383,6 +408,7 @@ struct class_info {
   uint32_t span_pages;
   uint32_t capacity;
   uint64_t div_magic;
+  uint32_t direct_first; /* first index of arena.direct that maps to the class */
 };
 extern uint8_t class_of_size[(SMALL_MAX >> 4) + 1] internal; /* index (n+15)>>4 */
 extern struct class_info classes[NUM_CLASSES] internal;
@@ -515,6 +541,7 @@ void span_list_remove(struct span_list *l, struct span *s) internal;
 
 /* ---- arena.c ------------------------------------------------------------ */
 void *arena_alloc_refill(size_t size) internal;
+void arena_set_current(struct arena *a, unsigned cls, struct span *s) internal;
 void *arena_large_from_stash(size_t size, bool zero) internal;
 bool arena_trim(void) internal;
 void free_slow(void *p) internal;
@@ -534,9 +561,9 @@ extern struct arena_counters dead_counters internal;
 extern _Atomic uint64_t stat_abandoned, stat_reclaimed, stat_remote_orphan, stat_generations;
 
 /* ---- alloc.c ------------------------------------------------------------ */
-/* Small-block fast path: pop the current span's free list. */
-static inline void *small_pop(struct arena *a, size_t size) {
-  struct span *s = a->current[size_class(size)];
+/* Small-block fast path: pop the current span's free list. size: the
+ * block's size (the request plus any canary), which refill needs. */
+static inline void *span_pop(struct span *s, size_t size) {
   uint32_t off = s->free;
   if (unlikely(off >= s->limit)) return arena_alloc_refill(size);
   char *block = s->base + off;
@@ -549,6 +576,9 @@ static inline void *small_pop(struct arena *a, size_t size) {
   *(uint64_t *)(block + s->block_size - CANARY_SIZE) = canary_value(s, block);
 #endif
   return block;
+}
+static inline void *small_pop(struct arena *a, size_t size) {
+  return span_pop(size <= DIRECT_MAX ? a->direct[(size + 15) >> 4] : a->current[size_class(size)], size);
 }
 /* size: what the program asked for; the hardened build adds its canary. */
 static inline void *small_alloc(size_t size) { return small_pop(fast_arena, size + CANARY_SIZE); }

@@ -35,7 +35,7 @@ static void define_class(unsigned c, uint32_t size) {
   classes[c].block_size = size;
   classes[c].span_pages = pages;
   classes[c].capacity = pages * (uint32_t)PAGE_SIZE / size;
-  classes[c].div_magic = UINT64_MAX / size + 1;
+  classes[c].div_magic = (uint64_t)(((unsigned __int128)1 << 64) / size) + 1; /* span_holds_block */
 }
 
 void size_classes_init(void) {
@@ -48,7 +48,7 @@ void size_classes_init(void) {
   unsigned cls = 0;
   for (size_t i = 0; i <= (SMALL_MAX >> 4); i++) {
     size_t size = i << 4; /* largest request with index i */
-    while (classes[cls].block_size < size) cls++;
+    while (classes[cls].block_size < size) classes[++cls].direct_first = (uint32_t)i;
     class_of_size[i] = (uint8_t)cls;
   }
 }

@@ -17,7 +17,7 @@ void span_describe_small(struct span *s, unsigned cls, uintptr_t owner) {
   s->block_size = ci->block_size;
   s->capacity = ci->capacity;
   s->div_magic = ci->div_magic;
-  __atomic_store_n(&s->limit, 0, __ATOMIC_RELAXED);
+  span_set_limit(s, 0);
   s->free = s->local_free = OFFSET_END;
   s->used = 0;
   s->bias = 0;
@@ -32,6 +32,15 @@ void span_init_small(struct span *s, struct arena *a) {
   s->key = mix64(global_secret ^ (uintptr_t)s->base ^ os_now_ms());
   __atomic_store_n(&s->arena, a, __ATOMIC_RELEASE);
   span_carve(s);
+}
+
+/* Atomic stores: other threads freeing or resizing their blocks of this span
+ * read both (they only ever see them grow past their own block). */
+void span_set_limit(struct span *s, uint32_t limit) {
+  uint64_t bound =
+      s->kind == SPAN_SMALL ? (uint64_t)(limit / s->block_size) * (s->div_magic * s->block_size) : 0;
+  __atomic_store_n(&s->limit, limit, __ATOMIC_RELAXED);
+  __atomic_store_n(&s->bound, bound, __ATOMIC_RELAXED);
 }
 
 /* Carving is lazy: each call turns the next page's worth of the span (at
@@ -69,9 +78,7 @@ bool span_carve(struct span *s) {
   }
   s->free = BLOCK_AT(0);
 #undef BLOCK_AT
-  /* Atomic: other threads freeing or resizing their blocks of this span read
-   * it (they only ever see it grow past their own block). */
-  __atomic_store_n(&s->limit, (first + n) * size, __ATOMIC_RELAXED);
+  span_set_limit(s, (first + n) * size);
   return true;
 }
 
@@ -101,7 +108,7 @@ void span_relink(struct span *s) {
   if (annotate_mode || end == 0) return;
   s->free = s->local_free = OFFSET_END;
   if (size > PAGE_SIZE) {
-    __atomic_store_n(&s->limit, 0, __ATOMIC_RELAXED); /* no block is out: nobody can hold one past it */
+    span_set_limit(s, 0); /* no block is out: nobody can hold one past it */
     return;
   }
   for (uint32_t off = 0; off < end; off += size)
