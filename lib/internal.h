@@ -145,6 +145,7 @@ struct __attribute__((aligned(64))) span {
   uint32_t used;            /* blocks out minus bias: free's fast path acts when it hits 0 */
   int32_t bias;             /* small span: see `used` (0, -1 while current, > 0 while full) */
   uint8_t list;             /* which list the span is on (enum span_list_id) */
+  uint8_t recarve;          /* span_relink forgot its carved blocks (see span_carve) */
   struct span *next, *prev; /* bin list, back-end run bin, abandoned list */
   char *user;               /* large block: the pointer handed out */
   size_t requested;         /* large block: bytes requested */

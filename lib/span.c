@@ -21,6 +21,7 @@ void span_describe_small(struct span *s, unsigned cls, uintptr_t owner) {
   s->free = s->local_free = OFFSET_END;
   s->used = 0;
   s->bias = 0;
+  s->recarve = 0;
   atomic_store_explicit(span_xfree(s), XFREE_EMPTY, memory_order_relaxed);
   s->list = LIST_NONE;
   __atomic_store_n(&s->owner, owner, __ATOMIC_RELEASE);
@@ -51,7 +52,11 @@ bool span_carve(struct span *s) {
   uint32_t size = s->block_size;
   uint32_t first = s->limit / size;
   uint32_t n = (uint32_t)PAGE_SIZE / size;
-  if (n == 0) n = 1; /* a bigger block's link would touch a page of its own */
+  /* A bigger block's link would touch a page of its own: one block at a time
+   * while the span is new, all of them once it was carved before (its pages
+   * are resident): carving 8 blocks of 16 KiB one refill at a time cost a
+   * refill per malloc, half the time of a batch of them. */
+  if (n == 0) n = s->recarve ? s->capacity : 1;
   if (n > s->capacity - first) n = s->capacity - first;
   if (n == 0) return false;
 #ifdef ARENA_SECURE
@@ -78,6 +83,7 @@ bool span_carve(struct span *s) {
   }
   s->free = BLOCK_AT(0);
 #undef BLOCK_AT
+  if (first + n == s->capacity) s->recarve = 0;
   span_set_limit(s, (first + n) * size);
   return true;
 }
@@ -96,12 +102,13 @@ void span_push_local(struct span *s, void *block) {
  * page are relinked in address order: left in the order of their frees, they
  * would send the next pass over the span through memory at random, which
  * neither the caches nor the prefetchers follow. Blocks of more than a page
- * are forgotten instead (limit 0) and carved again one at a time: carving
- * writes a block's link just before malloc reads it back, where popping a
- * kept list waits for one cold block after another (64 blocks of 64 KiB, more
- * than L2 holds: half the time on that load). A carve per malloc costs more
- * than that wait for 4 KiB blocks (0.9x on 64 of them). The hardened build keeps its random
- * order; annotate mode leaves freed blocks alone. */
+ * are forgotten instead (limit 0) and carved again, all at once when the
+ * span is next used: carving writes the links just before malloc reads them
+ * back, where popping a kept list waits for one cold block after another (64
+ * blocks of 64 KiB, more than L2 holds: half the time on that load). For 4
+ * KiB blocks, 16 to a page-worth of carving each, the carves cost more than
+ * that wait (0.9x on 64 of them). The hardened build keeps its random order;
+ * annotate mode leaves freed blocks alone. */
 void span_relink(struct span *s) {
 #ifndef ARENA_SECURE
   uint32_t size = s->block_size, end = s->limit;
@@ -109,6 +116,7 @@ void span_relink(struct span *s) {
   s->free = s->local_free = OFFSET_END;
   if (size > PAGE_SIZE) {
     span_set_limit(s, 0); /* no block is out: nobody can hold one past it */
+    s->recarve = end == s->capacity * size;
     return;
   }
   for (uint32_t off = 0; off < end; off += size)
