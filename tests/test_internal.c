@@ -49,6 +49,29 @@ static void test_class_geometry(void **state) {
   }
 }
 
+/* span_holds_block's one compare says "a carved block's start" for exactly
+ * those offsets, for every class and carved count, over the whole range free
+ * can produce (p anywhere in the span's chunk, below the span's base too). */
+static void test_block_bound(void **state) {
+  (void)state;
+  for (unsigned c = 0; c < NUM_CLASSES; c++) {
+    const struct class_info *ci = &classes[c];
+    struct span s = {.kind = SPAN_SMALL, .block_size = ci->block_size, .div_magic = ci->div_magic};
+    const uint32_t carved[] = {0, 1, ci->capacity / 2, ci->capacity};
+    for (int k = 0; k < 4; k++) {
+      span_set_limit(&s, carved[k] * ci->block_size);
+      for (int64_t off = -(int64_t)CHUNK_SIZE; off < (int64_t)CHUNK_SIZE; off += off & 7 ? 7 : 1) {
+        bool want = off >= 0 && off % ci->block_size == 0 && off / ci->block_size < carved[k];
+        if (span_holds_block(&s, (uint64_t)off) != want)
+          fail_msg("class %u, %u blocks carved: offset %lld misjudged", c, carved[k], (long long)off);
+      }
+    }
+    s.kind = SPAN_LARGE; /* any other kind holds no block */
+    span_set_limit(&s, ci->capacity * ci->block_size);
+    assert_false(span_holds_block(&s, 0));
+  }
+}
+
 /* ---- span lists ---------------------------------------------------------- */
 
 static void test_span_lists(void **state) {
@@ -144,6 +167,39 @@ static void test_large_grows_in_place(void **state) {
   arena_free(guard);
 }
 
+/* A span of blocks over a page that empties while the arena keeps it forgets
+ * its blocks (limit 0) and, when it is used again, is carved whole; a new
+ * span is carved one block per refill. Blocks stay distinct and whole. */
+static void test_recarve_whole(void **state) {
+  (void)state;
+  enum { SIZE = 16384, N = 24 };
+  char *p[N];
+  for (int i = 0; i < N; i++) {
+    p[i] = arena_malloc(SIZE);
+    assert_non_null(p[i]);
+    memset(p[i], i, SIZE);
+  }
+  struct span *first = run_of(p[0]);
+  assert_true(first->capacity < N / 2);
+  assert_int_equal(first->limit, first->capacity * SIZE); /* carved a block at a time, to the end */
+  for (unsigned i = 0; i < first->capacity; i++) arena_free(p[i]);
+  assert_int_equal(first->limit, 0);
+  assert_int_equal(first->recarve, 1);
+  assert_int_equal(arena_check(), 0);
+  for (unsigned i = 0; i < first->capacity; i++) {
+    p[i] = arena_malloc(SIZE);
+    assert_ptr_equal(run_of(p[i]), first);                  /* the arena's only span with room */
+    assert_int_equal(first->limit, first->capacity * SIZE); /* whole again at once */
+    assert_int_equal(first->recarve, 0);
+    memset(p[i], 0x5a, SIZE);
+  }
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < SIZE; j += 512)
+      assert_int_equal((unsigned char)p[i][j], (unsigned)i < first->capacity ? 0x5a : i);
+  for (int i = 0; i < N; i++) arena_free(p[i]);
+  assert_int_equal(arena_check(), 0);
+}
+
 /* A chunk whose last run is freed goes to the cache whole and, once decay
  * runs, is unmapped whole. */
 static void test_chunk_returned_whole(void **state) {
@@ -170,6 +226,7 @@ static void test_chunk_returned_whole(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_class_table),          cmocka_unit_test(test_class_geometry),
+      cmocka_unit_test(test_block_bound),          cmocka_unit_test(test_recarve_whole),
       cmocka_unit_test(test_span_lists),           cmocka_unit_test(test_coalescing),
       cmocka_unit_test(test_large_grows_in_place), cmocka_unit_test(test_chunk_returned_whole),
   };
