@@ -105,10 +105,10 @@ void span_push_local(struct span *s, void *block) {
  * are forgotten instead (limit 0) and carved again, all at once when the
  * span is next used: carving writes the links just before malloc reads them
  * back, where popping a kept list waits for one cold block after another (64
- * blocks of 64 KiB, more than L2 holds: half the time on that load). For 4
- * KiB blocks, 16 to a page-worth of carving each, the carves cost more than
- * that wait (0.9x on 64 of them). The hardened build keeps its random order;
- * annotate mode leaves freed blocks alone. */
+ * blocks of 64 KiB, more than L2 holds: half the time on that load). Blocks
+ * of 4 KiB are relinked: carving them again, one block per carve, cost more
+ * than that wait (0.9x on 64 of them). The hardened build keeps its random
+ * order; annotate mode leaves freed blocks alone. */
 void span_relink(struct span *s) {
 #ifndef ARENA_SECURE
   uint32_t size = s->block_size, end = s->limit;
