@@ -170,7 +170,7 @@ static struct block_ref block_lookup(const void *p, const char *what) {
     if (h) {
       r.kind = BLOCK_HUGE;
       r.huge = h;
-      r.usable = (size_t)((char *)h + h->map_size - h->user);
+      r.usable = huge_usable(h);
       return r;
     }
   }

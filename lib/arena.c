@@ -633,7 +633,7 @@ static void free_classified(void *p) {
   if (kind == MAP_HUGE) {
     struct huge_header *h = huge_header_of(p);
     if (h) {
-      if (unlikely(annotate_mode)) annotate_free(p, h->map_size - (size_t)(h->user - (char *)h));
+      if (unlikely(annotate_mode)) annotate_free(p, huge_usable(h));
       backend_free_huge(h);
       return;
     }

@@ -133,6 +133,15 @@ static void chunk_make_huge(struct chunk *c) {
   backend_stats.hugepage_bytes += CHUNK_SIZE;
 }
 
+/* Only the pages the block uses: past them its mapping is address space held
+ * for reuse (see backend_alloc_huge), and the VMA's end there keeps the last,
+ * partly used 2 MiB from being faulted in as one huge page. */
+static void huge_advise(struct huge_header *h, bool collapse) {
+  size_t used = ((size_t)(h->user - (char *)h) + h->requested + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+  if (used > h->map_size) used = h->map_size;
+  if (used >= CHUNK_SIZE) os_advise_huge(h, used, collapse);
+}
+
 /* Entering the phase, the huge blocks already live are advised too: in a heap
  * this big they are the program's arrays and tables, not a small program's
  * spare buffer. */
@@ -140,8 +149,7 @@ static void enter_hugepage_phase(void) {
   hugepage_phase = true;
   for (struct chunk *c = live_chunks; c; c = c->next)
     if (!c->hugepage && chunk_dense(c)) chunk_make_huge(c);
-  for (struct huge_header *h = live_huge; h; h = h->next)
-    if (h->map_size >= CHUNK_SIZE) os_advise_huge(h, h->map_size, true);
+  for (struct huge_header *h = live_huge; h; h = h->next) huge_advise(h, true);
 }
 
 static struct chunk *chunk_new(void) {
@@ -489,6 +497,16 @@ struct huge_header *huge_header_of(const void *p) {
   return hdr;
 }
 
+/* The bytes a caller may use: up to the page the request ends in. The
+ * mapping may go on (a block from the cache, or the chunk of address space a
+ * fresh block keeps past its end), but reporting that would invite programs
+ * that size their buffers by malloc_usable_size to fault it in. */
+size_t huge_usable(const struct huge_header *h) {
+  size_t off = (size_t)(h->user - (const char *)h);
+  size_t end = (off + h->requested + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+  return (end < h->map_size ? end : h->map_size) - off;
+}
+
 static void huge_link(struct huge_header *h) {
   h->prev = NULL;
   h->next = live_huge;
@@ -572,18 +590,21 @@ static void huge_trim(struct huge_header *h, size_t want) {
   backend_stats.os_unmaps++;
 }
 
-/* The smallest cached range that holds map_size bytes, cut down when it is
- * more than twice that; NULL when none is big enough. */
-static struct huge_header *huge_from_cache(size_t map_size) {
+/* The smallest cached range that holds map_size bytes, NULL when none does.
+ * A range with a chunk or more to spare is cut at the first 2 MiB boundary
+ * after the block (blocks start on one) and the rest stays cached, so a freed
+ * 16 MiB buffer serves two 8 MiB ones (its mapping has room for both, see
+ * backend_alloc_huge), and once both are freed they merge and serve 16 MiB
+ * again. *dirty: the block's bytes that may not be zero. */
+static struct huge_header *huge_from_cache(size_t map_size, size_t *dirty) {
   struct huge_header **best = NULL;
   for (struct huge_header **link = &cached_huge; *link; link = &(*link)->next)
     if ((*link)->map_size >= map_size && (!best || (*link)->map_size < (*best)->map_size)) best = link;
   if (!best) return NULL;
   struct huge_header *h = *best;
   huge_cache_remove(best);
-  if (h->map_size <= 2 * map_size) return h; /* resident already: a bigger block costs nothing more */
-  size_t take = (map_size + CHUNK_MASK) & ~CHUNK_MASK; /* the rest starts 2 MiB aligned */
-  if (h->map_size - take >= CHUNK_SIZE) {
+  size_t take = (map_size + CHUNK_MASK) & ~CHUNK_MASK;
+  if (h->map_size >= take + CHUNK_SIZE) {
     struct huge_header *rest = (struct huge_header *)((char *)h + take);
     rest->magic = HUGE_MAGIC ^ (uintptr_t)rest;
     rest->map_size = h->map_size - take;
@@ -591,9 +612,72 @@ static struct huge_header *huge_from_cache(size_t map_size) {
     rest->freed_ms = h->freed_ms;
     h->map_size = take;
     huge_cache_insert(rest);
-  } else {
-    huge_trim(h, map_size);
   }
+  /* Resident already: up to twice the request costs nothing more. */
+  if (h->map_size > 2 * map_size) huge_trim(h, map_size);
+  *dirty = h->map_size;
+  return h;
+}
+
+static void huge_cache_drop(void) {
+  while (cached_huge) {
+    struct huge_header *next = cached_huge->next;
+    cached_huge_bytes -= cached_huge->map_size;
+    huge_unmap(cached_huge);
+    cached_huge = next;
+  }
+}
+
+/* Grows the mapping at base from have to want bytes, in place when the
+ * address space after it is free, else by moving its pages (not copying
+ * them) onto the start of a fresh 2 MiB-aligned reservation of want bytes.
+ * Returns the new base, or NULL with the mapping as it was. No other thread
+ * can reach the range while this runs. */
+static char *huge_grow(char *base, size_t have, size_t want) {
+  if (os_resize_in_place(base, have, want)) return base;
+  char *dst = os_map_aligned(want, CHUNK_SIZE, 0, false);
+  if (!dst) return NULL;
+  /* The old range is unmapped by the move itself, and another thread's mmap
+   * may get it at once: its chunk-map entries must be cleared before. */
+  chunk_map_set(base, have, MAP_NONE);
+  if (!os_move(base, have, dst)) {
+    chunk_map_set(base, have, MAP_HUGE);
+    os_unmap(dst + have, want - have); /* only the part still surely ours */
+    return NULL;
+  }
+  return dst;
+}
+
+/* No cached range holds map_size bytes: the largest one is taken out, to be
+ * grown (huge_grow), so that its resident pages serve the block and only the
+ * growth is new. The others are unmapped: kept beside the block, they would
+ * only add to the peak. Caller holds the lock. */
+static struct huge_header *huge_cache_take_largest(void) {
+  struct huge_header **largest = NULL;
+  for (struct huge_header **link = &cached_huge; *link; link = &(*link)->next)
+    if (!largest || (*link)->map_size > (*largest)->map_size) largest = link;
+  struct huge_header *h = largest ? *largest : NULL;
+  if (h) huge_cache_remove(largest);
+  huge_cache_drop();
+  return h;
+}
+
+/* h (out of the cache) grown to map_size, or NULL with h unmapped. */
+static struct huge_header *huge_from_grown(struct huge_header *h, size_t map_size) {
+  size_t have = h->map_size;
+  char *base = huge_grow((char *)h, have, map_size);
+  backend_lock();
+  if (base)
+    note_mapped((int64_t)map_size - (int64_t)have);
+  else
+    huge_unmap(h);
+  backend_unlock();
+  if (!base) return NULL;
+  h = (struct huge_header *)base;
+  h->magic = HUGE_MAGIC ^ (uintptr_t)h;
+  h->map_size = map_size;
+  h->user = base + HUGE_OFFSET;
+  chunk_map_set(h, map_size, MAP_HUGE);
   return h;
 }
 
@@ -606,22 +690,30 @@ void *backend_alloc_huge(size_t size, size_t align, size_t requested, bool zero)
   /* At least one byte after the user pointer, so that it lies in the mapping. */
   size_t map_size = (off + (size ? size : 1) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
   struct huge_header *h = NULL;
-  bool fresh = true;
   backend_lock();
   decay_locked(false);
-  if (off == HUGE_OFFSET) h = huge_from_cache(map_size);
-  /* Every cached mapping is too small: kept beside a new one, they would
-   * only add to the peak. */
-  while (!h && cached_huge) {
-    struct huge_header *next = cached_huge->next;
-    cached_huge_bytes -= cached_huge->map_size;
-    huge_unmap(cached_huge);
-    cached_huge = next;
+  struct huge_header *grow = NULL;
+  size_t dirty = 0; /* bytes of the block that may not be zero */
+  if (off == HUGE_OFFSET) {
+    h = huge_from_cache(map_size, &dirty);
+    if (!h) grow = huge_cache_take_largest();
+  } else {
+    huge_cache_drop(); /* it takes none of them: kept beside it, they would only add to the peak */
   }
   backend_unlock();
-  if (h) {
-    fresh = false;
-  } else {
+  if (grow) {
+    dirty = grow->map_size;
+    h = huge_from_grown(grow, map_size);
+  }
+  bool cached = h != NULL;
+  if (!h) {
+    dirty = 0;
+    /* A cacheable block's mapping ends a chunk past its last one (address
+     * space only, never touched unless the block grows into it): freed, it
+     * then holds two blocks of half its size, each starting on a 2 MiB
+     * boundary, which it could not if it ended at the block's last page. */
+    size_t roomy = ((map_size + CHUNK_MASK) & ~CHUNK_MASK) + CHUNK_SIZE;
+    if (off == HUGE_OFFSET && roomy <= options.huge_cache) map_size = roomy;
     size_t map_align = align > CHUNK_SIZE ? align : CHUNK_SIZE;
     size_t map_offset = off == CHUNK_SIZE ? CHUNK_SIZE : 0;
     char *base = os_map_aligned(map_size, map_align, map_offset, false);
@@ -633,30 +725,30 @@ void *backend_alloc_huge(size_t size, size_t align, size_t requested, bool zero)
       errno = ENOMEM;
       return NULL;
     }
-    char *user = base + off;
-    h = (struct huge_header *)(((uintptr_t)user - 1) & ~(uintptr_t)CHUNK_MASK);
+    h = (struct huge_header *)(((uintptr_t)(base + off) - 1) & ~(uintptr_t)CHUNK_MASK);
     if ((char *)h != base) report_fatal("huge block layout");
-    /* A huge page is resident whole once touched: a small program with one
-     * big, mostly unused buffer (sort's) would pay 2 MiB per touch. */
-    if (options.hugepages == HUGEPAGES_ON && map_size >= CHUNK_SIZE &&
-        (hugepage_phase || size >= options.hugepage_after))
-      os_advise_huge(base, map_size, false);
-    h->magic = HUGE_MAGIC ^ (uintptr_t)h;
-    h->map_size = map_size;
-    h->user = user;
-    annotate_hide(h, sizeof(*h));
-    chunk_map_set(base, map_size, MAP_HUGE);
     backend_lock();
     note_mapped((int64_t)map_size);
     backend_stats.os_maps++;
     backend_unlock();
   }
+  if (!cached) {
+    h->magic = HUGE_MAGIC ^ (uintptr_t)h;
+    h->map_size = map_size;
+    h->user = (char *)h + off;
+    annotate_hide(h, sizeof(*h));
+    chunk_map_set(h, map_size, MAP_HUGE);
+  }
   h->requested = requested;
   h->live = 1;
+  /* A huge page is resident whole once touched: a small program with one
+   * big, mostly unused buffer (sort's) would pay 2 MiB per touch. */
+  if (!cached && options.hugepages == HUGEPAGES_ON && (hugepage_phase || size >= options.hugepage_after))
+    huge_advise(h, false);
   backend_lock();
   huge_link(h);
   backend_unlock();
-  if (zero && !fresh) memset(h->user, 0, size);
+  if (zero && dirty > off) memset(h->user, 0, size < dirty - off ? size : dirty - off);
   return h->user;
 }
 
@@ -684,10 +776,8 @@ void backend_free_huge(struct huge_header *h) {
   backend_unlock();
 }
 
-/* Resizes a huge block's mapping; returns the (possibly moved) user pointer or
- * NULL, leaving the block as it was. Moving uses mremap onto the start of a
- * fresh 2 MiB aligned reservation of the new size, so the pages move without
- * being copied and the reservation's tail becomes the block's new tail. */
+/* Resizes a huge block's mapping (growing it with huge_grow); returns the
+ * (possibly moved) user pointer or NULL, leaving the block as it was. */
 void *backend_resize_huge(struct huge_header *h, size_t new_size, size_t requested) {
   size_t off = (size_t)(h->user - (char *)h);
   if (new_size > PTRDIFF_MAX - off - PAGE_SIZE) return NULL;
@@ -710,26 +800,17 @@ void *backend_resize_huge(struct huge_header *h, size_t new_size, size_t request
     huge_trim(h, want);
     backend_unlock();
     have = want; /* huge_trim accounted for the pages it gave back */
-  } else if (!os_resize_in_place(base, have, want)) {
-    char *dst = os_map_aligned(want, CHUNK_SIZE, 0, false);
-    /* The old range is unmapped by the move itself, and another thread's mmap
-     * may get it at once: its chunk-map entries must be cleared before. */
-    if (dst) chunk_map_set(base, have, MAP_NONE);
-    if (dst && !os_move(base, have, dst)) {
-      chunk_map_set(base, have, MAP_HUGE);
-      os_unmap(dst + have, want - have); /* only the part still surely ours */
-      dst = NULL;
-    }
-    if (!dst) {
+  } else {
+    moved = huge_grow(base, have, want);
+    if (!moved) {
       backend_lock();
       huge_link(h);
       backend_unlock();
       return NULL;
     }
-    moved = dst;
-    h = (struct huge_header *)dst;
-    h->magic = HUGE_MAGIC ^ (uintptr_t)dst;
-    h->user = dst + off;
+    h = (struct huge_header *)moved;
+    h->magic = HUGE_MAGIC ^ (uintptr_t)moved;
+    h->user = moved + off;
   }
   chunk_map_set(moved, want, MAP_HUGE);
   h->map_size = want;

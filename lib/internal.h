@@ -496,6 +496,7 @@ void backend_free_huge(struct huge_header *h) internal;
 void *backend_resize_huge(struct huge_header *h, size_t new_size, size_t requested) internal;
 uint64_t backend_cached_huge_bytes(void) internal;
 struct huge_header *huge_header_of(const void *p) internal;
+size_t huge_usable(const struct huge_header *h) internal;
 void backend_decay(bool force) internal;
 void backend_lock(void) internal;
 void backend_unlock(void) internal;

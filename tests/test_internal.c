@@ -223,12 +223,56 @@ static void test_chunk_returned_whole(void **state) {
   assert_true(after.os_unmaps > mid.os_unmaps);
 }
 
+/* A freed huge buffer holds two blocks of half its size, so a program that
+ * frees one and takes two (sort does, with 16 and 8 MiB) makes no new mapping
+ * and keeps its peak; freed, the halves merge and hold the whole again. */
+static void test_huge_cache_halves(void **state) {
+  (void)state;
+  const size_t half = ((size_t)8 << 20) + 32; /* sort's size, not a page multiple */
+  backend_decay(true);
+  unsigned char *big = arena_malloc(2 * half);
+  assert_non_null(big);
+  memset(big, 1, 2 * half);
+  uint64_t maps = backend_stats.os_maps, mapped = backend_stats.mapped;
+  arena_free(big);
+  for (int round = 0; round < 2; round++) {
+    unsigned char *a = arena_malloc(half), *b = arena_malloc(half);
+    assert_non_null(a);
+    assert_non_null(b);
+    memset(a, 2, half);
+    memset(b, 3, half);
+    /* usable ends in the request's last page, not at the mapping's end */
+    assert_true(arena_usable_size(a) >= half && arena_usable_size(a) < half + PAGE_SIZE);
+    if (backend_stats.os_maps != maps || backend_stats.mapped != mapped)
+      fail_msg("two blocks of %zu bytes took %llu new mappings (%lld bytes) beside a freed one of %zu", half,
+               (unsigned long long)(backend_stats.os_maps - maps), (long long)(backend_stats.mapped - mapped),
+               2 * half);
+    for (size_t i = 0; i < half; i += 4093) {
+      assert_int_equal(a[i], 2);
+      assert_int_equal(b[i], 3);
+    }
+    arena_free(a);
+    unsigned char *z = arena_calloc(1, half); /* a's pages again, zeroed */
+    assert_non_null(z);
+    for (size_t i = 0; i < half; i += 511) assert_int_equal(z[i], 0);
+    arena_free(z);
+    arena_free(b);
+    big = arena_malloc(2 * half);
+    assert_non_null(big);
+    memset(big, 4, 2 * half);
+    arena_free(big);
+    assert_int_equal(backend_stats.os_maps, maps);
+  }
+  assert_int_equal(arena_check(), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_class_table),          cmocka_unit_test(test_class_geometry),
       cmocka_unit_test(test_block_bound),          cmocka_unit_test(test_recarve_whole),
       cmocka_unit_test(test_span_lists),           cmocka_unit_test(test_coalescing),
       cmocka_unit_test(test_large_grows_in_place), cmocka_unit_test(test_chunk_returned_whole),
+      cmocka_unit_test(test_huge_cache_halves),
   };
   return cmocka_run_group_tests_name("internal", tests, NULL, NULL);
 }
