@@ -142,6 +142,16 @@ static void huge_advise(struct huge_header *h, bool collapse) {
   if (used >= CHUNK_SIZE) os_advise_huge(h, used, collapse);
 }
 
+/* A huge page is resident whole once touched: a small program with one big,
+ * mostly unused buffer (sort's) would pay 2 MiB per touch. So a huge block is
+ * advised in the huge-page phase, or when it alone is that big. Called again
+ * when it grows: the pages it grows into (the spare chunk, or an mremap's
+ * new tail) are a VMA of their own, not advised. */
+static void huge_advise_due(struct huge_header *h, size_t size) {
+  if (options.hugepages == HUGEPAGES_ON && (hugepage_phase || size >= options.hugepage_after))
+    huge_advise(h, false);
+}
+
 /* Entering the phase, the huge blocks already live are advised too: in a heap
  * this big they are the program's arrays and tables, not a small program's
  * spare buffer. */
@@ -741,10 +751,7 @@ void *backend_alloc_huge(size_t size, size_t align, size_t requested, bool zero)
   }
   h->requested = requested;
   h->live = 1;
-  /* A huge page is resident whole once touched: a small program with one
-   * big, mostly unused buffer (sort's) would pay 2 MiB per touch. */
-  if (!cached && options.hugepages == HUGEPAGES_ON && (hugepage_phase || size >= options.hugepage_after))
-    huge_advise(h, false);
+  if (!cached) huge_advise_due(h, size);
   backend_lock();
   huge_link(h);
   backend_unlock();
@@ -785,10 +792,12 @@ void *backend_resize_huge(struct huge_header *h, size_t new_size, size_t request
   size_t have = h->map_size;
   char *base = (char *)h;
   if (want <= have && want >= have / 2) {
+    bool grows = requested > h->requested;
     backend_lock();
     backend_stats.huge_requested += requested - h->requested;
     h->requested = requested;
     backend_unlock();
+    if (grows) huge_advise_due(h, new_size);
     return h->user;
   }
   backend_lock();
@@ -819,6 +828,7 @@ void *backend_resize_huge(struct huge_header *h, size_t new_size, size_t request
   note_mapped((int64_t)want - (int64_t)have);
   huge_link(h);
   backend_unlock();
+  if (moved != base || want > have) huge_advise_due(h, new_size);
   return h->user;
 }
 
