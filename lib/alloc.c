@@ -67,6 +67,16 @@ __attribute__((visibility("default"))) void arena_free(void *p) {
 
 /* ---- slow allocation: large and huge blocks ------------------------------ */
 
+/* The heap grows only after this thread's idle memory went back (see
+ * arena_trim). */
+static void *large_from_backend(size_t size, size_t align, bool zero) {
+  void *p = backend_alloc_large(size, align, size, zero, false);
+  if (!p && arena_trim(false)) p = backend_alloc_large(size, align, size, zero, false);
+  if (!p) p = backend_alloc_large(size, align, size, zero, true);
+  if (!p && arena_trim(true)) p = backend_alloc_large(size, align, size, zero, true);
+  return p;
+}
+
 noinline void *alloc_slow(size_t size, size_t align, bool zero) {
   if (unlikely(size > PTRDIFF_MAX)) {
     errno = ENOMEM;
@@ -82,17 +92,16 @@ noinline void *alloc_slow(size_t size, size_t align, bool zero) {
     void *p = NULL;
     if (size <= LARGE_MAX && align <= LARGE_MAX / 4) {
       if (align <= PAGE_SIZE) p = arena_large_from_stash(size, zero);
-      if (!p) p = backend_alloc_large(size, align, size, zero);
-      if (!p && arena_trim()) p = backend_alloc_large(size, align, size, zero);
+      if (!p) p = large_from_backend(size, align, zero);
     } else {
       p = backend_alloc_huge(size, align, size, zero);
-      if (!p && arena_trim()) p = backend_alloc_huge(size, align, size, zero);
+      if (!p && arena_trim(true)) p = backend_alloc_huge(size, align, size, zero);
     }
     return p;
   }
   /* Annotate mode: the block is unpoisoned before it is zeroed. */
   annotate_enter();
-  void *p = size <= LARGE_MAX && align <= LARGE_MAX / 4 ? backend_alloc_large(size, align, size, false)
+  void *p = size <= LARGE_MAX && align <= LARGE_MAX / 4 ? large_from_backend(size, align, false)
                                                         : backend_alloc_huge(size, align, size, false);
   if (p) annotate_alloc(p, usable_size(p), false);
   annotate_leave();

@@ -284,10 +284,13 @@ static struct span *find_run(uint32_t n) {
 
 static void decay_locked(bool force);
 
-static struct span *alloc_run(uint32_t n, bool head) {
+/* grow: whether a new chunk may be mapped when no run and no cached chunk
+ * holds n pages (callers first ask without, see arena_trim). */
+static struct span *alloc_run(uint32_t n, bool head, bool grow) {
   struct span *r = find_run(n);
   if (!r) {
     struct chunk *c = chunk_from_cache();
+    if (!c && !grow) return NULL;
     if (!c) c = chunk_new();
     if (!c) {
       /* Out of address space or memory: give back every cached mapping and
@@ -375,10 +378,10 @@ void backend_decay(bool force) {
 
 /* ---- spans and large blocks --------------------------------------------- */
 
-struct span *backend_alloc_span(unsigned cls, uintptr_t owner) {
+struct span *backend_alloc_span(unsigned cls, uintptr_t owner, bool grow) {
   backend_lock();
   decay_locked(false);
-  struct span *s = alloc_run(classes[cls].span_pages, false);
+  struct span *s = alloc_run(classes[cls].span_pages, false, grow);
   if (s) span_describe_small(s, cls, owner);
   backend_unlock();
   return s;
@@ -401,16 +404,16 @@ static void large_count(int64_t blocks, int64_t bytes, int64_t requested) {
 
 static uint32_t pages_for(size_t bytes) { return (uint32_t)((bytes + PAGE_SIZE - 1) / PAGE_SIZE); }
 
-void *backend_alloc_large(size_t size, size_t align, size_t requested, bool zero) {
+void *backend_alloc_large(size_t size, size_t align, size_t requested, bool zero, bool grow) {
   size_t pad = align > PAGE_SIZE ? align - PAGE_SIZE : 0;
   /* At least one byte after the aligned pointer, so that it lies in the run. */
   uint32_t n = pages_for((size ? size : 1) + pad) + GUARD_PAGES;
   backend_lock();
   decay_locked(false);
-  struct span *s = alloc_run(n, true);
+  struct span *s = alloc_run(n, true, grow);
   if (!s) {
     backend_unlock();
-    errno = ENOMEM;
+    if (grow) errno = ENOMEM;
     return NULL;
   }
   s->kind = SPAN_LARGE;

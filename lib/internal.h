@@ -366,7 +366,8 @@ struct arena {
   struct span_list full[NUM_CLASSES];
   struct span_list filled;
   struct arena_counters counters;
-  size_t empty_bytes; /* bytes of fully free spans kept on partial lists */
+  size_t empty_bytes;             /* bytes of fully free spans kept on partial lists */
+  struct span *idle[NUM_CLASSES]; /* current span found empty by the last arena_trim (compared only) */
   struct outbox outbox[OUTBOXES];
   struct span *large_stash[LARGE_STASH]; /* freed large blocks kept for reuse, oldest first */
   unsigned large_stashed;
@@ -483,9 +484,9 @@ void options_init(void) internal;
 
 /* ---- backend.c ----------------------------------------------------------
  * All functions take the back-end lock themselves. */
-struct span *backend_alloc_span(unsigned cls, uintptr_t owner) internal;
+struct span *backend_alloc_span(unsigned cls, uintptr_t owner, bool grow) internal;
 void backend_free_span(struct span *s) internal;
-void *backend_alloc_large(size_t size, size_t align, size_t requested, bool zero) internal;
+void *backend_alloc_large(size_t size, size_t align, size_t requested, bool zero, bool grow) internal;
 void backend_free_large(struct span *s) internal;
 void backend_large_stash(struct span *s) internal;
 void *backend_large_unstash(struct span *s, size_t size, bool zero) internal;
@@ -545,7 +546,7 @@ void span_list_remove(struct span_list *l, struct span *s) internal;
 void *arena_alloc_refill(size_t size) internal;
 void arena_set_current(struct arena *a, unsigned cls, struct span *s) internal;
 void *arena_large_from_stash(size_t size, bool zero) internal;
-bool arena_trim(void) internal;
+bool arena_trim(bool all) internal;
 void free_slow(void *p) internal;
 void free_small_checked(struct span *s, void *p) internal;
 void span_event(struct arena *a, struct span *s) internal;

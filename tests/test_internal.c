@@ -120,7 +120,7 @@ static void test_coalescing(void **state) {
   size_t bytes = RUN_PAGES * PAGE_SIZE;
   void *b[5];
   for (int i = 0; i < 5; i++) {
-    b[i] = backend_alloc_large(bytes, PAGE_SIZE, bytes, false);
+    b[i] = backend_alloc_large(bytes, PAGE_SIZE, bytes, false, true);
     assert_non_null(b[i]);
   }
   for (int i = 1; i < 5; i++)
@@ -152,8 +152,8 @@ static void test_coalescing(void **state) {
 static void test_large_grows_in_place(void **state) {
   (void)state;
   size_t bytes = RUN_PAGES * PAGE_SIZE;
-  void *guard = backend_alloc_large(bytes, PAGE_SIZE, bytes, false); /* whatever run is open */
-  void *p = backend_alloc_large(bytes, PAGE_SIZE, bytes, false);
+  void *guard = backend_alloc_large(bytes, PAGE_SIZE, bytes, false, true); /* whatever run is open */
+  void *p = backend_alloc_large(bytes, PAGE_SIZE, bytes, false, true);
   assert_non_null(guard);
   assert_non_null(p);
   struct span *s = run_of(p);
@@ -208,7 +208,7 @@ static void test_chunk_returned_whole(void **state) {
   struct arena_stats mid = before, after = before;
   /* a block that needs a chunk of its own: more than half a chunk */
   size_t bytes = (USABLE_PAGES - 4) * PAGE_SIZE;
-  void *p = backend_alloc_large(bytes, PAGE_SIZE, bytes, false);
+  void *p = backend_alloc_large(bytes, PAGE_SIZE, bytes, false, true);
   assert_non_null(p);
   struct chunk *c = chunk_of(p);
   assert_int_equal(arena_stats_get(&before), 0);
@@ -266,13 +266,46 @@ static void test_huge_cache_halves(void **state) {
   assert_int_equal(arena_check(), 0);
 }
 
+/* Before the heap grows, arena_trim gives back a current span found empty
+ * twice in a row (once is not enough: a program cycling through a class
+ * empties its span for a moment), and the back end, asked not to grow, maps
+ * nothing. */
+static void test_trim_before_growth(void **state) {
+  (void)state;
+  const size_t big = 60 * 1024; /* a class of 8-block spans of 120 pages */
+  const unsigned cls = size_class(big);
+  const size_t span_bytes = (size_t)classes[cls].span_pages * PAGE_SIZE;
+  void *blocks[8];
+  for (int i = 0; i < 8; i++) blocks[i] = arena_malloc(big);
+  for (int i = 0; i < 8; i++) arena_free(blocks[i]);
+  struct arena_stats st = {.version = ARENA_STATS_VERSION, .size = sizeof st};
+  assert_int_equal(arena_stats_get(&st), 0);
+  assert_int_equal(st.classes[cls].spans, 1); /* the emptied span is still the current one */
+  arena_trim(false);
+  assert_int_equal(arena_stats_get(&st), 0);
+  assert_int_equal(st.classes[cls].spans, 1);
+  arena_trim(false);
+  assert_int_equal(arena_stats_get(&st), 0);
+  assert_int_equal(st.classes[cls].spans, 0);
+
+  backend_decay(true);
+  uint64_t chunks = backend_stats.chunks;
+  void *fill[4096];
+  int n = 0;
+  while (n < 4096 && (fill[n] = backend_alloc_large(span_bytes, PAGE_SIZE, span_bytes, false, false))) n++;
+  assert_true(n > 0 && n < 4096); /* the given-back span at least */
+  assert_int_equal(backend_stats.chunks, chunks);
+  for (int i = 0; i < n; i++) backend_free_large(run_of(fill[i]));
+  assert_int_equal(arena_check(), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_class_table),          cmocka_unit_test(test_class_geometry),
       cmocka_unit_test(test_block_bound),          cmocka_unit_test(test_recarve_whole),
       cmocka_unit_test(test_span_lists),           cmocka_unit_test(test_coalescing),
       cmocka_unit_test(test_large_grows_in_place), cmocka_unit_test(test_chunk_returned_whole),
-      cmocka_unit_test(test_huge_cache_halves),
+      cmocka_unit_test(test_huge_cache_halves),    cmocka_unit_test(test_trim_before_growth),
   };
   return cmocka_run_group_tests_name("internal", tests, NULL, NULL);
 }
