@@ -136,10 +136,14 @@ static void chunk_make_huge(struct chunk *c) {
 /* Only the pages the block uses: past them its mapping is address space held
  * for reuse (see backend_alloc_huge), and the VMA's end there keeps the last,
  * partly used 2 MiB from being faulted in as one huge page. */
+static void huge_advise_bytes(void *base, size_t used, size_t map_size, bool collapse) {
+  used = (used + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+  if (used > map_size) used = map_size;
+  if (used >= CHUNK_SIZE) os_advise_huge(base, used, collapse);
+}
+
 static void huge_advise(struct huge_header *h, bool collapse) {
-  size_t used = ((size_t)(h->user - (char *)h) + h->requested + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
-  if (used > h->map_size) used = h->map_size;
-  if (used >= CHUNK_SIZE) os_advise_huge(h, used, collapse);
+  huge_advise_bytes(h, (size_t)(h->user - (char *)h) + h->requested, h->map_size, collapse);
 }
 
 /* A huge page is resident whole once touched: a small program with one big,
@@ -147,9 +151,12 @@ static void huge_advise(struct huge_header *h, bool collapse) {
  * advised in the huge-page phase, or when it alone is that big. Called again
  * when it grows: the pages it grows into (the spare chunk, or an mremap's
  * new tail) are a VMA of their own, not advised. */
+static bool huge_pages_due(size_t size) {
+  return options.hugepages == HUGEPAGES_ON && (hugepage_phase || size >= options.hugepage_after);
+}
+
 static void huge_advise_due(struct huge_header *h, size_t size) {
-  if (options.hugepages == HUGEPAGES_ON && (hugepage_phase || size >= options.hugepage_after))
-    huge_advise(h, false);
+  if (huge_pages_due(size)) huge_advise(h, false);
 }
 
 /* Entering the phase, the huge blocks already live are advised too: in a heap
@@ -604,11 +611,13 @@ static void huge_trim(struct huge_header *h, size_t want) {
 }
 
 /* The smallest cached range that holds map_size bytes, NULL when none does.
- * A range with a chunk or more to spare is cut at the first 2 MiB boundary
+ * A range more than twice the request is cut at the first 2 MiB boundary
  * after the block (blocks start on one) and the rest stays cached, so a freed
  * 16 MiB buffer serves two 8 MiB ones (its mapping has room for both, see
  * backend_alloc_huge), and once both are freed they merge and serve 16 MiB
- * again. *dirty: the block's bytes that may not be zero. */
+ * again. A smaller one is taken whole: a block freed and asked for again
+ * gets its own pages back, not a cut that shifts onto pages never touched.
+ * *dirty: the block's bytes that may not be zero. */
 static struct huge_header *huge_from_cache(size_t map_size, size_t *dirty) {
   struct huge_header **best = NULL;
   for (struct huge_header **link = &cached_huge; *link; link = &(*link)->next)
@@ -616,8 +625,10 @@ static struct huge_header *huge_from_cache(size_t map_size, size_t *dirty) {
   if (!best) return NULL;
   struct huge_header *h = *best;
   huge_cache_remove(best);
+  *dirty = h->map_size;
+  if (h->map_size <= 2 * map_size) return h; /* resident already: a bigger block costs nothing more */
   size_t take = (map_size + CHUNK_MASK) & ~CHUNK_MASK;
-  if (h->map_size >= take + CHUNK_SIZE) {
+  if (h->map_size - take >= CHUNK_SIZE) {
     struct huge_header *rest = (struct huge_header *)((char *)h + take);
     rest->magic = HUGE_MAGIC ^ (uintptr_t)rest;
     rest->map_size = h->map_size - take;
@@ -625,9 +636,9 @@ static struct huge_header *huge_from_cache(size_t map_size, size_t *dirty) {
     rest->freed_ms = h->freed_ms;
     h->map_size = take;
     huge_cache_insert(rest);
+  } else {
+    huge_trim(h, map_size);
   }
-  /* Resident already: up to twice the request costs nothing more. */
-  if (h->map_size > 2 * map_size) huge_trim(h, map_size);
   *dirty = h->map_size;
   return h;
 }
@@ -724,9 +735,12 @@ void *backend_alloc_huge(size_t size, size_t align, size_t requested, bool zero)
     /* A cacheable block's mapping ends a chunk past its last one (address
      * space only, never touched unless the block grows into it): freed, it
      * then holds two blocks of half its size, each starting on a 2 MiB
-     * boundary, which it could not if it ended at the block's last page. */
+     * boundary, which it could not if it ended at the block's last page. Not
+     * for a block on huge pages: cut and merged in the cache, the spare
+     * chunks would end up inside other blocks, unadvised and not resident
+     * (32 MiB blocks: 47% on huge pages instead of 96%, and page faults). */
     size_t roomy = ((map_size + CHUNK_MASK) & ~CHUNK_MASK) + CHUNK_SIZE;
-    if (off == HUGE_OFFSET && roomy <= options.huge_cache) map_size = roomy;
+    if (off == HUGE_OFFSET && roomy <= options.huge_cache && !huge_pages_due(size)) map_size = roomy;
     size_t map_align = align > CHUNK_SIZE ? align : CHUNK_SIZE;
     size_t map_offset = off == CHUNK_SIZE ? CHUNK_SIZE : 0;
     char *base = os_map_aligned(map_size, map_align, map_offset, false);
@@ -740,6 +754,9 @@ void *backend_alloc_huge(size_t size, size_t align, size_t requested, bool zero)
     }
     h = (struct huge_header *)(((uintptr_t)(base + off) - 1) & ~(uintptr_t)CHUNK_MASK);
     if ((char *)h != base) report_fatal("huge block layout");
+    /* Before the header is written: a page faulted in first stays small, and
+     * its 2 MiB with it (a 32 MiB block was 90% on huge pages, not 96%). */
+    if (huge_pages_due(size)) huge_advise_bytes(base, off + size, map_size, false);
     backend_lock();
     note_mapped((int64_t)map_size);
     backend_stats.os_maps++;
@@ -754,7 +771,7 @@ void *backend_alloc_huge(size_t size, size_t align, size_t requested, bool zero)
   }
   h->requested = requested;
   h->live = 1;
-  if (!cached) huge_advise_due(h, size);
+  if (grow && cached) huge_advise_due(h, size); /* a grown range's new pages are not advised */
   backend_lock();
   huge_link(h);
   backend_unlock();
