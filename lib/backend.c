@@ -148,13 +148,13 @@ static void huge_advise(struct huge_header *h, bool collapse) {
 
 /* A huge page is resident whole once touched: a small program with one big,
  * mostly unused buffer (sort's) would pay 2 MiB per touch. So a huge block is
- * advised in the huge-page phase, or when it alone is that big. Called again
- * when it grows: the pages it grows into (the spare chunk, or an mremap's
- * new tail) are a VMA of their own, not advised. */
+ * advised in the huge-page phase, or when it alone is that big. */
 static bool huge_pages_due(size_t size) {
   return options.hugepages == HUGEPAGES_ON && (hugepage_phase || size >= options.hugepage_after);
 }
 
+/* For a block that grew: the pages it grew into (the spare chunk, or an
+ * mremap's new tail) are a VMA of their own, not advised. */
 static void huge_advise_due(struct huge_header *h, size_t size) {
   if (huge_pages_due(size)) huge_advise(h, false);
 }
