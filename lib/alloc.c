@@ -117,7 +117,10 @@ void *alloc_aligned(size_t align, size_t size) {
   if (init_state != 2) global_init();
   if (size <= SMALL_REQUEST_MAX && align <= PAGE_SIZE) {
     size_t n = (size < align ? align : size) + CANARY_SIZE;
-    for (unsigned c = size_class(n); c < NUM_CLASSES; c++)
+    /* A class whose blocks are aligned, if one is at most twice the request
+     * (padded classes are only 64-byte aligned, see size_class.c); else a
+     * page run, which wastes less. */
+    for (unsigned c = size_class(n); c < NUM_CLASSES && classes[c].block_size <= 2 * n; c++)
       if (classes[c].block_size % align == 0) return small_pop(fast_arena, classes[c].block_size);
   }
   return alloc_slow(size, align, false);

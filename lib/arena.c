@@ -546,6 +546,9 @@ static void large_stash_flush(struct arena *a);
  * while the request faults in fresh pages. */
 void *arena_large_from_stash(size_t size, bool zero) {
   struct arena *a = thread_arena;
+  if (a == &empty_arena)
+    return NULL; /* a thread without an arena has nothing to give, and
+                    empty_arena, shared by all such threads, is not written */
   uint32_t need = (uint32_t)((size + PAGE_SIZE - 1) / PAGE_SIZE) + GUARD_PAGES;
   for (unsigned i = a->large_stashed; i-- > 0;) {
     struct span *s = a->large_stash[i];

@@ -38,13 +38,13 @@ static void check_small(struct checker *k, struct span *s) {
   const struct class_info *ci = &classes[s->size_class];
   if (s->size_class >= NUM_CLASSES || s->block_size != ci->block_size || s->npages != ci->span_pages ||
       s->capacity != ci->capacity || s->div_magic != ci->div_magic ||
-      (uint64_t)s->block_size * s->capacity != s->npages * PAGE_SIZE) {
+      (uint64_t)s->npages * PAGE_SIZE - (uint64_t)s->block_size * s->capacity >= s->block_size) {
     problem(k, "small span geometry does not match its class", s->base);
     return;
   }
   uintptr_t owner = __atomic_load_n(&s->owner, __ATOMIC_ACQUIRE);
   uint32_t limit = __atomic_load_n(&s->limit, __ATOMIC_RELAXED);
-  if (limit > s->npages * PAGE_SIZE || limit % s->block_size)
+  if (limit > s->capacity * s->block_size || limit % s->block_size)
     problem(k, "span carved past its end or off a block", s->base);
   if (__atomic_load_n(&s->bound, __ATOMIC_RELAXED) !=
       (uint64_t)(limit / s->block_size) * (s->div_magic * s->block_size))

@@ -117,9 +117,10 @@ extern uint8_t chunk_map[CHUNK_MAP_ENTRIES] internal;
  * handed out. Free lists hold 32-bit offsets from `base`; OFFSET_END ends a list. The link
  * stored in a free block's first word is (next offset ^ key); its second word
  * is the free mark (the key). Invariants of a small span:
- *   - block_size * capacity == npages * PAGE_SIZE (no slack: every offset that
- *     is a multiple of block_size starts a block); limit is a multiple of
- *     block_size, at most npages * PAGE_SIZE;
+ *   - block k starts at offset k * block_size, k < capacity; the pages hold
+ *     less than one block more (none but for the padded classes, see
+ *     size_class.c); limit is a multiple of block_size, at most
+ *     capacity * block_size;
  *   - every carved block is in exactly one of: the program's hands (no mark), `free`,
  *     `local_free`, its owner arena's remote list, the free list of a reclaimed
  *     copy (marked);

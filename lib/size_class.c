@@ -5,9 +5,21 @@
  * block is 16-byte aligned.
  *
  * A class's span is the smallest run of pages that holds its target number of
- * blocks with no slack at the end (block_size divides the span's bytes). That
- * makes free's boundary check exact: within a span, an offset is a block
- * start exactly when block_size divides it. */
+ * blocks with no slack at the end (block_size divides the span's bytes), so
+ * that a span wastes nothing; free's boundary check (span_holds_block) needs
+ * only that carved blocks lie at multiples of block_size.
+ *
+ * Classes of 4 KiB and up whose size is a multiple of 1 KiB are one cache line
+ * longer (4096 -> 4160). At a multiple of 1 KiB, block starts fall on at most
+ * four of the 64 line positions of a page, so the first lines of a batch of
+ * such blocks share four L1 sets (8 ways each) and evict one another between
+ * malloc, which reads a block's link, and free, which reads its mark: a batch
+ * of 64 blocks of 16 KiB missed on both (and the program's own first-line
+ * writes with them). One line more moves each next block's start by one line,
+ * over all 64 positions. Such a class cannot be slack-free within a sensible
+ * span, so its span keeps less than one block at its end. These blocks are
+ * 64-byte aligned; a request for 4 KiB alignment takes no such class
+ * (alloc_aligned). */
 #include "internal.h"
 
 uint8_t class_of_size[(SMALL_MAX >> 4) + 1];
@@ -27,10 +39,14 @@ static uint32_t gcd(uint32_t a, uint32_t b) {
   return a;
 }
 
-static void define_class(unsigned c, uint32_t size) {
+#define CLASS_PAD 64 /* cache line added to the sizes that would align blocks to 1 KiB */
+
+static void define_class(unsigned c, uint32_t nominal) {
+  bool padded = nominal >= PAGE_SIZE && nominal % 1024 == 0 && nominal < SMALL_MAX;
+  uint32_t size = padded ? nominal + CLASS_PAD : nominal;
   /* pages must be a multiple of `step` for size to divide pages * PAGE_SIZE. */
-  uint32_t step = size / gcd(size, (uint32_t)PAGE_SIZE);
-  uint32_t want = (target_blocks(size) * size + (uint32_t)PAGE_SIZE - 1) / (uint32_t)PAGE_SIZE;
+  uint32_t step = padded ? 1 : size / gcd(size, (uint32_t)PAGE_SIZE);
+  uint32_t want = (target_blocks(nominal) * size + (uint32_t)PAGE_SIZE - 1) / (uint32_t)PAGE_SIZE;
   uint32_t pages = (want + step - 1) / step * step;
   classes[c].block_size = size;
   classes[c].span_pages = pages;
