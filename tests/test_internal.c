@@ -41,7 +41,7 @@ static void test_class_geometry(void **state) {
     /* less than a block of slack, and none but where the class is padded */
     uint64_t slack = (uint64_t)ci->span_pages * PAGE_SIZE - (uint64_t)ci->block_size * ci->capacity;
     assert_true(slack < ci->block_size);
-    bool padded = ci->block_size % 1024 == 64;
+    bool padded = ci->block_size >= PAGE_SIZE && ci->block_size % 1024 == 64;
     if (!padded) assert_int_equal(slack, 0);
     /* blocks of 4 KiB and up start on at least 8 of a page's 64 line
      * positions (8 ways each), except the largest class, kept page-aligned */
@@ -172,6 +172,26 @@ static void test_large_grows_in_place(void **state) {
   assert_int_equal(arena_check(), 0);
   arena_free(q);
   arena_free(guard);
+}
+
+/* An aligned small request takes an aligned class at most twice its size, or
+ * a page run: the padded classes (64-byte aligned) must not send a 4 KiB
+ * request with 4 KiB alignment up to the 64 KiB class. */
+static void test_aligned_small_waste(void **state) {
+  (void)state;
+  static const size_t aligns[] = {64, 256, 1024, 2048, 4096};
+  for (size_t i = 0; i < sizeof aligns / sizeof aligns[0]; i++)
+    for (size_t n = 16; n <= SMALL_MAX; n += n / 4 + 16) {
+      size_t a = aligns[i], m = n > a ? n : a;
+      void *p = arena_aligned_alloc(a, n);
+      assert_non_null(p);
+      assert_int_equal((uintptr_t)p % a, 0);
+      size_t u = arena_usable_size(p);
+      if (u < n || u > 2 * m) fail_msg("aligned_alloc(%zu, %zu): usable %zu", a, n, u);
+      memset(p, 0x33, n);
+      arena_free(p);
+    }
+  assert_int_equal(arena_check(), 0);
 }
 
 /* A span of blocks over a page that empties while the arena keeps it forgets
@@ -314,6 +334,7 @@ int main(void) {
       cmocka_unit_test(test_span_lists),           cmocka_unit_test(test_coalescing),
       cmocka_unit_test(test_large_grows_in_place), cmocka_unit_test(test_chunk_returned_whole),
       cmocka_unit_test(test_huge_cache_halves),    cmocka_unit_test(test_trim_before_growth),
+      cmocka_unit_test(test_aligned_small_waste), /* last: leaves spans of many classes */
   };
   return cmocka_run_group_tests_name("internal", tests, NULL, NULL);
 }
