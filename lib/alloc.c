@@ -61,6 +61,15 @@ __attribute__((visibility("default"))) void arena_free(void *p) {
       span_event(thread_arena, s);
       return;
     }
+#ifndef ARENA_UNCHECKED
+    /* A carved, unmarked block of another thread's span: to the remote path
+     * without classifying p again. bound only grows while blocks are out,
+     * and is 0 for any span but a small one. */
+    if (span_holds_block(s, off) && ((const mark_half *)p)[2] != (uint32_t)mark) {
+      free_small_checked(s, p);
+      return;
+    }
+#endif
   }
   free_slow(p);
 }

@@ -381,6 +381,20 @@ void arena_set_current(struct arena *a, unsigned cls, struct span *s) {
     a->direct[i] = s;
 }
 
+/* The newest block of class c this thread freed from another thread's span,
+ * or NULL. Its span still counts it out. */
+static void *foreign_pop(struct arena *a, unsigned c) {
+  struct foreign_list *f = &a->foreign[c];
+  uint64_t *block = f->head;
+  if (!block) return NULL;
+  f->head = (void *)(uintptr_t)(block[0] ^ global_secret);
+  __atomic_store_n(&f->count, f->count - 1, __ATOMIC_RELAXED);
+#ifndef ARENA_UNCHECKED
+  block[1] = 0; /* clear the free mark */
+#endif
+  return block;
+}
+
 static void *refill(size_t size) {
   struct arena *a = arena_get();
   if (unlikely(!a)) {
@@ -388,6 +402,8 @@ static void *refill(size_t size) {
     return NULL;
   }
   unsigned c = size_class(size);
+  void *p = foreign_pop(a, c);
+  if (p) return p;
   collect_remote(a, false);
   struct span *s = a->current[c];
   if (s != &empty_span) {
@@ -486,8 +502,29 @@ void free_small_checked(struct span *s, void *p) {
   release_small(s, p);
 }
 
-/* Puts a validated small block back: into our own span, or to its owner. */
-static void release_small(struct span *s, void *p) {
+/* Whether this thread keeps a block of another thread's span s on its
+ * foreign list. A block of an exited thread's span has no owner to go back to
+ * but through the abandoned lock, and no owner writing its other blocks:
+ * kept. Otherwise only for a class this thread allocates (it has a current
+ * span; a thread that only frees would hold its lists full for nothing), and,
+ * for a block smaller than a cache line, only once this thread frees others'
+ * blocks steadily (past FOREIGN_AFTER of them): reused here, such a block
+ * shares its line with blocks the owner may be writing, and a thread that
+ * frees the few blocks handed to it and allocates its own would get the
+ * handed lines back (passive false sharing). A consumer's blocks travel
+ * between cores whatever the allocator does. */
+static bool foreign_keeps(struct arena *a, const struct span *s, uintptr_t owner) {
+  unsigned c = s->size_class;
+  if (a->foreign[c].count >= classes[c].foreign_limit) return false;
+  if (owner == 0) return true;
+  if (a->current[c] == &empty_span) return false;
+  if (a->remote_freed < FOREIGN_AFTER) a->remote_freed++;
+  return s->block_size % 64 == 0 || a->remote_freed >= FOREIGN_AFTER;
+}
+
+/* Puts a validated small block back: into our own span, onto our foreign
+ * list (keep_foreign), or to its owner. */
+static void release_block(struct span *s, void *p, bool keep_foreign) {
   uint64_t *w = p;
   uintptr_t me = thread_id();
   uintptr_t owner = span_owner(s);
@@ -498,6 +535,13 @@ static void release_small(struct span *s, void *p) {
     return;
   }
   w[1] = free_mark(s, p);
+  if (keep_foreign && a != &empty_arena && !annotate_mode && foreign_keeps(a, s, owner)) {
+    struct foreign_list *f = &a->foreign[s->size_class];
+    w[0] = (uintptr_t)f->head ^ global_secret;
+    f->head = p;
+    __atomic_store_n(&f->count, f->count + 1, __ATOMIC_RELAXED); /* statistics read it */
+    return;
+  }
   /* A thread that only frees gets an arena for its outboxes. */
   if (a == &empty_arena && !thread_exiting) a = arena_get();
   if (!a) a = &empty_arena;
@@ -506,6 +550,23 @@ static void release_small(struct span *s, void *p) {
   else
     atomic_fetch_add_explicit(&stat_remote_orphan, 1, memory_order_relaxed);
   remote_free(a, s, p);
+}
+
+static void release_small(struct span *s, void *p) { release_block(s, p, true); }
+
+/* Sends every foreign block home (trim, thread exit). */
+void foreign_flush(struct arena *a) {
+  for (unsigned c = 0; c < NUM_CLASSES; c++) {
+    struct foreign_list *f = &a->foreign[c];
+    void *p = f->head;
+    f->head = NULL;
+    __atomic_store_n(&f->count, 0, __ATOMIC_RELAXED);
+    while (p) {
+      void *next = (void *)(uintptr_t)(*(uint64_t *)p ^ global_secret);
+      release_block(span_of(p), p, false);
+      p = next;
+    }
+  }
 }
 
 static void free_classified(void *p);
@@ -600,6 +661,7 @@ bool arena_trim(bool all) {
   struct arena *a = thread_arena;
   if (a == &empty_arena) return false;
   bool any = a->large_stashed != 0;
+  foreign_flush(a);
   large_stash_flush(a);
   settle_filled(a);
   for (unsigned c = 0; c < NUM_CLASSES; c++) {
@@ -727,6 +789,7 @@ static void arena_thread_exit(void *value) {
 #ifdef ARENA_SECURE
   quarantine_flush(a);
 #endif
+  foreign_flush(a); /* while the arena is ours: blocks of our own spans go straight to them */
   thread_arena = fast_arena = &empty_arena;
   thread_exiting = true;
   annotate_enter();

@@ -105,10 +105,36 @@ static void check_huge(struct huge_header *h, void *arg) {
       problem(k, "huge block missing from the chunk map", h);
 }
 
+/* The caller's foreign list of class c: marked, carved blocks of class c of
+ * spans this thread does not own (or did not when it freed them), as many as
+ * the count says. */
+static void check_foreign(struct checker *k, const struct arena *a, unsigned c) {
+  uint32_t n = 0;
+  for (const uint64_t *w = a->foreign[c].head; w;
+       w = (const uint64_t *)(uintptr_t)(w[0] ^ global_secret), n++) {
+    uintptr_t u = (uintptr_t)w;
+    if (n >= classes[c].foreign_limit) {
+      problem(k, "foreign list longer than its limit (cycle)", w);
+      return;
+    }
+    struct span *s = NULL;
+    if (!(u >> ADDRESS_BITS) && map_is_chunk(chunk_map[u >> CHUNK_SHIFT]))
+      s = chunk_of(w)->pagemap[page_index(chunk_of(w), w)];
+    if (!s || s->kind != SPAN_SMALL || s->size_class != c || !span_holds_block(s, u - (uintptr_t)s->base)) {
+      problem(k, "foreign list holds a pointer that is no carved block of its class", w);
+      return;
+    }
+    if (w[1] != free_mark(s, w)) problem(k, "block on a foreign list without its free mark", w);
+  }
+  if (n != a->foreign[c].count)
+    problem(k, "foreign list count does not match its blocks", a->foreign[c].head);
+}
+
 static void check_own_arena(struct checker *k) {
   struct arena *a = thread_arena;
   if (a == &empty_arena) return;
   for (unsigned c = 0; c < NUM_CLASSES; c++) {
+    check_foreign(k, a, c);
     struct span *s = a->current[c];
     if (s != &empty_span && (s->kind != SPAN_SMALL || s->size_class != c || s->owner != a->owner_word))
       problem(k, "current span of the wrong class or owner", s->base);

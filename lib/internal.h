@@ -123,8 +123,8 @@ extern uint8_t chunk_map[CHUNK_MAP_ENTRIES] internal;
  *     capacity * block_size;
  *   - every carved block is in exactly one of: the program's hands (no mark), `free`,
  *     `local_free`, its owner arena's remote list, the free list of a reclaimed
- *     copy (marked);
- *   - blocks out (in the program's hands, or freed remotely and in transit to
+ *     copy, a thread's foreign list (marked);
+ *   - blocks out (in the program's hands, on a foreign list, or freed remotely and in transit to
  *     the owner) == used + bias. free's fast path decrements `used` and calls
  *     span_event when it reaches 0, which happens when: bias 0 (partial
  *     span): the span is empty; bias > 0 (full span): enough blocks are back
@@ -310,6 +310,8 @@ struct huge_header {
  *   - filled is empty whenever a refill takes a span from anywhere but its
  *     partial list (settle_filled), so remote frees are used before new
  *     memory is;
+ *   - foreign[c] holds marked blocks of class c of spans of other threads (or
+ *     of exited ones), which count them as out;
  *   - remote holds blocks other threads freed into this arena's spans, linked
  *     through their first word (pointer ^ secret); REMOTE_CLOSED once the
  *     arena is abandoned, after which frees take the abandoned path. */
@@ -344,6 +346,22 @@ struct outbox {
 #define ARENA_EMPTY_CACHE ((size_t)1 << 20)
 #define ARENA_EMPTY_CACHE_MAX ((size_t)4 << 20)
 
+/* Blocks of other threads' spans that this thread freed, kept for its own
+ * next mallocs of the class instead of travelling back to their owner: the
+ * block's lines are in this core's cache (the program just used it, free
+ * just wrote it), where the owner would have to fetch them back, and no line
+ * of the other thread's span is written (foreign_keeps in arena.c says which
+ * blocks). At most FOREIGN_BLOCKS blocks and about FOREIGN_CLASS_BYTES per
+ * class (1.3 MiB a thread at most); trim and thread exit send them home. */
+#define FOREIGN_BLOCKS 64
+#define FOREIGN_CLASS_BYTES ((uint32_t)16 << 10)
+#define FOREIGN_AFTER 256 /* remote frees before blocks below a line are kept too */
+
+struct foreign_list {
+  void *head;     /* newest block; linked by pointer ^ global_secret */
+  uint32_t count; /* blocks held; classes[c].foreign_limit at most */
+};
+
 struct arena_counters {
   uint64_t refills[NUM_CLASSES];
   uint64_t remote_frees;
@@ -370,6 +388,8 @@ struct arena {
   size_t empty_bytes;             /* bytes of fully free spans kept on partial lists */
   struct span *idle[NUM_CLASSES]; /* current span found empty by the last arena_trim (compared only) */
   struct outbox outbox[OUTBOXES];
+  struct foreign_list foreign[NUM_CLASSES];
+  uint32_t remote_freed;                 /* other threads' blocks freed here, counted up to FOREIGN_AFTER */
   struct span *large_stash[LARGE_STASH]; /* freed large blocks kept for reuse, oldest first */
   unsigned large_stashed;
   size_t large_stash_bytes;
@@ -411,7 +431,8 @@ struct class_info {
   uint32_t span_pages;
   uint32_t capacity;
   uint64_t div_magic;
-  uint32_t direct_first; /* first index of arena.direct that maps to the class */
+  uint32_t direct_first;  /* first index of arena.direct that maps to the class */
+  uint32_t foreign_limit; /* blocks arena.foreign may hold */
 };
 extern uint8_t class_of_size[(SMALL_MAX >> 4) + 1] internal; /* index (n+15)>>4 */
 extern struct class_info classes[NUM_CLASSES] internal;
@@ -546,6 +567,7 @@ void span_list_remove(struct span_list *l, struct span *s) internal;
 /* ---- arena.c ------------------------------------------------------------ */
 void *arena_alloc_refill(size_t size) internal;
 void arena_set_current(struct arena *a, unsigned cls, struct span *s) internal;
+void foreign_flush(struct arena *a) internal;
 void *arena_large_from_stash(size_t size, bool zero) internal;
 bool arena_trim(bool all) internal;
 void free_slow(void *p) internal;

@@ -53,6 +53,11 @@ static void define_class(unsigned c, uint32_t nominal) {
   classes[c].span_pages = pages;
   classes[c].capacity = pages * (uint32_t)PAGE_SIZE / size;
   classes[c].div_magic = (uint64_t)(((unsigned __int128)1 << 64) / size) + 1; /* span_holds_block */
+  uint32_t keep = FOREIGN_CLASS_BYTES / size;
+  classes[c].foreign_limit = keep > FOREIGN_BLOCKS ? FOREIGN_BLOCKS : keep ? keep : 1;
+#ifdef ARENA_SECURE
+  classes[c].foreign_limit = 0; /* every freed block waits in the quarantine and goes home */
+#endif
 }
 
 void size_classes_init(void) {

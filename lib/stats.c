@@ -13,6 +13,7 @@ struct gather {
   struct arena_stats *st;
   uint64_t small_live_bytes;
   uint64_t large_blocks, large_bytes, large_requested; /* the arenas' stash deltas */
+  uint64_t foreign_blocks[NUM_CLASSES];                /* free, though their spans count them out */
 };
 
 static void gather_large(struct gather *g, const struct arena_counters *k) {
@@ -54,6 +55,8 @@ static void gather_arena(struct arena *a, void *arg) {
     g->st->classes[c].mallocs += __atomic_load_n(&a->counters.refills[c], __ATOMIC_RELAXED);
   g->st->remote_frees += __atomic_load_n(&a->counters.remote_frees, __ATOMIC_RELAXED);
   gather_large(g, &a->counters);
+  for (unsigned c = 0; c < NUM_CLASSES; c++)
+    g->foreign_blocks[c] += __atomic_load_n(&a->foreign[c].count, __ATOMIC_RELAXED);
 }
 
 static uint64_t peak_requested_seen;
@@ -71,7 +74,7 @@ static int stats_get(struct arena_stats *st) {
   if (!st || st->version != ARENA_STATS_VERSION || st->size != sizeof(*st)) return EINVAL;
   if (init_state != 2) global_init();
   memset((char *)st + 8, 0, sizeof(*st) - 8);
-  struct gather g = {st, 0, 0, 0, 0};
+  struct gather g = {st, 0, 0, 0, 0, {0}};
   for (unsigned c = 0; c < NUM_CLASSES; c++) {
     st->classes[c].block_size = classes[c].block_size;
     st->classes[c].mallocs = __atomic_load_n(&dead_counters.refills[c], __ATOMIC_RELAXED);
@@ -87,6 +90,12 @@ static int stats_get(struct arena_stats *st) {
   backend_each_huge(gather_huge, &g);
   uint64_t cached_huge = backend_cached_huge_bytes();
   backend_unlock();
+  for (unsigned c = 0; c < NUM_CLASSES; c++) {
+    struct arena_class_stats *cs = &st->classes[c];
+    uint64_t n = g.foreign_blocks[c] < cs->live_blocks ? g.foreign_blocks[c] : cs->live_blocks;
+    cs->live_blocks -= n;
+    g.small_live_bytes -= n * classes[c].block_size;
+  }
 
   uint64_t large_live = atomic_load_explicit(&large_bytes, memory_order_relaxed) + g.large_bytes;
   st->allocated_bytes = g.small_live_bytes + large_live + b.huge_bytes;

@@ -122,6 +122,42 @@ static void c_double_free_other_thread(void) {
   pthread_join(t, NULL);
 }
 
+/* A block another thread freed and keeps on its foreign list (the thread
+ * allocates 256-byte blocks itself, so it keeps them): a second free by that
+ * thread, or one by the owner, is still a double free. */
+static void *free_foreign_twice(void *p) {
+  free(malloc(256)); /* this thread allocates the class */
+  free(p);
+  announce(p);
+  free(launder(p));
+  return NULL;
+}
+
+static void c_double_free_foreign(void) {
+  void *p = malloc(256);
+  if (!p) _exit(98);
+  pthread_t t;
+  pthread_create(&t, NULL, free_foreign_twice, p);
+  pthread_join(t, NULL);
+}
+
+static void *free_foreign_and_wait(void *p) {
+  free(malloc(256));
+  free(p);
+  pause(); /* the owner's second free ends the process */
+  return NULL;
+}
+
+static void c_double_free_foreign_by_owner(void) {
+  void *p = malloc(256);
+  if (!p) _exit(98);
+  pthread_t t;
+  pthread_create(&t, NULL, free_foreign_and_wait, p);
+  for (int i = 0; i < 1000 && ((volatile uint64_t *)p)[1] == 0; i++) usleep(1000); /* its mark: freed */
+  announce(p);
+  free(launder(p));
+}
+
 static void c_free_stack(void) {
   char buf[256];
   memset(buf, 0, sizeof buf);
@@ -216,6 +252,8 @@ DEATH(test_double_free_small_32k, c_double_free_32k, "double free", NULL)
 DEATH(test_double_free_emptied_span, c_double_free_emptied_span, "double free", NULL)
 DEATH(test_double_free_after_activity, c_double_free_after_activity, "double free", NULL)
 DEATH(test_double_free_other_thread, c_double_free_other_thread, "double free", NULL)
+DEATH(test_double_free_foreign, c_double_free_foreign, "double free", NULL)
+DEATH(test_double_free_foreign_by_owner, c_double_free_foreign_by_owner, "double free", NULL)
 DEATH(test_double_free_large, c_double_free_large, "double free", "invalid")
 DEATH(test_double_free_huge, c_double_free_huge, "double free", "invalid")
 DEATH(test_free_stack_pointer, c_free_stack, "invalid", NULL)
@@ -253,6 +291,8 @@ int main(void) {
       cmocka_unit_test(test_double_free_emptied_span), /* caught by the limit, not the mark */
       cmocka_unit_test(test_double_free_after_activity),
       cmocka_unit_test(test_double_free_other_thread),
+      cmocka_unit_test(test_double_free_foreign),
+      cmocka_unit_test(test_double_free_foreign_by_owner),
       cmocka_unit_test(test_double_free_large),
       cmocka_unit_test(test_double_free_huge),
       cmocka_unit_test(test_free_stack_pointer),

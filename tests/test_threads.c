@@ -595,6 +595,106 @@ static void test_remote_frees_reused_first(void **state) {
   run_on_new_thread(reuse_remote_frees);
 }
 
+/* Blocks of another thread's span that a thread frees, in a class it
+ * allocates itself, serve its own mallocs of the class once its current span
+ * has run dry (its foreign list), but only blocks of whole cache lines while
+ * it has freed few other threads' blocks: a thread freeing the 32-byte blocks
+ * handed to it must not get their lines back (the owner writes its other
+ * blocks there). Statistics count kept blocks as free, arena_check follows
+ * the lists, and thread exit sends them home. */
+enum { HANDED = 16 };
+struct handed {
+  void *line[HANDED], *small[HANDED]; /* 256- and 32-byte blocks of the owner */
+  const char *err;
+};
+
+static uint64_t blocks_per_span(uint64_t block_size) {
+  struct arena_stats st = stats_now();
+  for (int i = 0; i < ARENA_STATS_CLASSES; i++)
+    if (st.classes[i].block_size == block_size && st.classes[i].spans)
+      return st.classes[i].capacity / st.classes[i].spans;
+  return 0;
+}
+
+/* Takes every block of this thread's current span of the size (a fresh
+ * thread's first span), so that the next malloc of it refills. */
+static void **drain_current(size_t size) {
+  free(malloc(size));
+  uint64_t n = blocks_per_span(size);
+  void **p = calloc(n + 1, sizeof *p);
+  for (uint64_t i = 0; p && i < n; i++) p[i] = malloc(size);
+  return p;
+}
+
+static void free_all_of(void **p) {
+  for (int i = 0; p && p[i]; i++) free(p[i]);
+  free(p);
+}
+
+static int handed_block(void *p, void *const *from) {
+  for (int j = 0; j < HANDED; j++)
+    if (p == from[j]) return 1;
+  return 0;
+}
+
+static void *take_handed(void *arg) {
+  struct handed *h = arg;
+  void *mine[HANDED];
+  void **line_fill = drain_current(256), **small_fill = drain_current(32);
+  if (!line_fill || !small_fill) return "malloc failed";
+  uint64_t before = stats_now().allocated_bytes;
+  for (int i = 0; i < HANDED; i++) free(h->line[i]);
+  if (before - stats_now().allocated_bytes != HANDED * 256) h->err = "kept blocks counted as allocated";
+  for (int i = 0; i < HANDED; i++) free(h->small[i]); /* on their way home */
+  if (arena_check() != 0) h->err = "arena_check found a problem with blocks on the foreign lists";
+  for (int i = 0; i < HANDED; i++) {
+    if (!(mine[i] = malloc(256))) return "malloc failed";
+    memset(mine[i], 0x5a, 256);
+    if (!handed_block(mine[i], h->line)) h->err = "a freed block of whole lines did not serve a refill";
+  }
+  for (int i = 0; i < HANDED; i++) free(mine[i]);
+  for (int i = 0; i < HANDED; i++) {
+    if (!(mine[i] = malloc(32))) return "malloc failed";
+    if (handed_block(mine[i], h->small))
+      h->err = "a handed 32-byte block was reused by the thread that freed it";
+  }
+  for (int i = 0; i < HANDED; i++) free(mine[i]);
+  free_all_of(line_fill);
+  free_all_of(small_fill);
+  return NULL;
+}
+
+static void *hand_blocks(void *arg) {
+  (void)arg;
+  static struct handed h;
+  for (int i = 0; i < HANDED; i++) {
+    h.line[i] = malloc(256);
+    h.small[i] = malloc(32);
+    if (!h.line[i] || !h.small[i]) return "malloc failed";
+  }
+  pthread_t t;
+  if (pthread_create(&t, NULL, take_handed, &h) || pthread_join(t, NULL)) return "pthread_create failed";
+  if (h.err) return (void *)h.err;
+  if (arena_check() != 0) return "arena_check found a problem after the taker exited";
+  /* Its exit sent the kept blocks home: within a span's worth and a few more
+   * mallocs the owner gets every one of them back. */
+  uint64_t n = blocks_per_span(256) + HANDED;
+  void **again = calloc(n + 1, sizeof *again);
+  int back = 0;
+  for (uint64_t i = 0; again && i < n; i++) {
+    if (!(again[i] = malloc(256))) break;
+    back += handed_block(again[i], h.line);
+  }
+  free_all_of(again);
+  if (back != HANDED) return "blocks a thread kept did not go home when it exited";
+  return NULL;
+}
+
+static void test_foreign_blocks(void **state) {
+  (void)state;
+  run_on_new_thread(hand_blocks);
+}
+
 /* An arena keeps up to 4 MiB of empty spans while it takes no new span, and
  * gives back all but 1 MiB before it takes one: a fresh thread cycles 64
  * blocks of 64 KiB (eight 512 KiB spans) and keeps all eight; its first
@@ -670,6 +770,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_span_reused_at_an_eighth), /* first: no other test's spans of its class */
       cmocka_unit_test(test_remote_frees_reused_first),
+      cmocka_unit_test(test_foreign_blocks),
       cmocka_unit_test(test_empty_spans_released_before_growth),
       cmocka_unit_test(test_producer_consumer),
       cmocka_unit_test(test_thread_exit_live_blocks),
