@@ -89,6 +89,7 @@ struct arena *arena_get(void) {
     memset(a, 0, sizeof(*a));
     for (unsigned c = 0; c < NUM_CLASSES; c++) arena_set_current(a, c, &empty_span);
     a->owner_word = thread_id();
+    a->chunks_seen = atomic_load_explicit(&chunks_mapped_ever, memory_order_relaxed);
     a->live = true;
     a->next_in_pool = live_arenas;
     if (live_arenas) live_arenas->prev_live = a;
@@ -271,19 +272,38 @@ static void remote_free(struct arena *me, struct span *s, void *p) {
 }
 
 /* A span whose blocks are all out leaves the current slot for the arena's
- * `filled` list until an eighth of it is free again: rejoining the partial
- * list with one or two free blocks would send the next malloc straight back
- * to refill, while waiting for a quarter left the holes of a heap that frees
- * here and there unused (TLB walk build: a tenth of every span, 9% more RSS).
+ * `filled` list until an eighth of it is free again, or a sixteenth while
+ * the heap grows: rejoining the partial list with one or two free blocks
+ * would send the next malloc straight back to refill, while waiting longer
+ * leaves the holes of a heap that frees here and there unused (TLB walk
+ * build, one free per four mallocs: a quarter kept a tenth of every span
+ * idle, 9% more RSS; an eighth still 2.5% more than a sixteenth, whose
+ * holes make its walk in allocation order 6% slower). Holes cost
+ * most while the heap grows, since each one left idle is new memory taken
+ * instead; in a heap of steady size, a sixteenth only took 1.6x the refills
+ * (server at one thread: 67 -> 110 per 1,000 ops, 6.5% more instructions
+ * on results/server-misses/server_replica.c). So the first
+ * GROWTH_PARKS spans to fill after a chunk was mapped (by any thread) wait
+ * for a sixteenth, the rest for an eighth.
  * No atomic operation here: other threads' frees still land in the span's
  * xfree, and settle_filled parks the span before the arena takes memory from
  * anywhere else. A locked instruction waits for every store before it to
  * drain, and after a batch of writes to cold blocks that was 40% of the time
  * of 64 mallocs and frees of 16 KiB (one park per eight blocks). */
+#define GROWTH_PARKS 1024
 static void span_retire_full(struct arena *a, struct span *s) {
   span_list_push(&a->filled, s, LIST_FILLED);
-  uint32_t eighth = (s->capacity + 7) / 8;
-  span_set_bias(s, (int32_t)(s->capacity - eighth));
+  uint64_t mapped = atomic_load_explicit(&chunks_mapped_ever, memory_order_relaxed);
+  if (mapped != a->chunks_seen) {
+    a->chunks_seen = mapped;
+    a->growth_parks = GROWTH_PARKS;
+  }
+  uint32_t back = (s->capacity + 7) / 8;
+  if (a->growth_parks) {
+    a->growth_parks--;
+    back = (s->capacity + 15) / 16;
+  }
+  span_set_bias(s, (int32_t)(s->capacity - back));
 }
 
 /* Takes the blocks other threads freed into a span of ours that is on no
@@ -317,14 +337,14 @@ static void settle_filled(struct arena *a) {
 }
 
 /* A span of ours whose counter reached 0 (the current span never does): a
- * filled or parked span has an eighth of its blocks back and rejoins the
+ * filled or parked span has its share of blocks back and rejoins the
  * partial list; a partial span is empty. An empty span stays at the tail of
  * its partial list while the arena's cache of empty spans has room, so that
  * a program cycling through a few spans' worth of blocks does not re-carve
  * them each time; otherwise it goes back to the back end. */
 void span_event(struct arena *a, struct span *s) {
   struct span_list *partial = &a->partial[s->size_class];
-  if (s->list != LIST_PARTIAL) { /* filled or parked: an eighth is back */
+  if (s->list != LIST_PARTIAL) { /* filled or parked: an eighth (or sixteenth) is back */
     if (s->list == LIST_FULL) {
       span_list_remove(&a->full[s->size_class], s);
       /* While XFREE_DELAYED is set no other thread writes xfree (their

@@ -19,6 +19,7 @@
 
 static pthread_mutex_t backend_mutex = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 struct backend_stats backend_stats;
+_Atomic uint64_t chunks_mapped_ever;
 
 #define NUM_RUN_BINS 48
 #define RUN_BIN_SCAN 16 /* runs of one bin compared for fullness */
@@ -181,6 +182,9 @@ static struct chunk *chunk_new(void) {
   }
   if (!p) return NULL;
   backend_stats.os_maps++;
+  atomic_store_explicit(&chunks_mapped_ever,
+                        atomic_load_explicit(&chunks_mapped_ever, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
   struct chunk *c = p;
   c->hugepage = hugetlb;
   c->hugetlb = hugetlb;

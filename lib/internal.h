@@ -306,7 +306,8 @@ struct huge_header {
  *     its blocks were out when it left the current slot; other threads'
  *     frees still go into its xfree) or on full[c] (parked: XFREE_DELAYED
  *     set); on filled and full[c] the bias makes the event fire once an
- *     eighth of it is free again;
+ *     eighth of it is free again (a sixteenth for the first GROWTH_PARKS
+ *     spans to fill after chunks_mapped_ever moved past chunks_seen);
  *   - filled is empty whenever a refill takes a span from anywhere but its
  *     partial list (settle_filled), so remote frees are used before new
  *     memory is;
@@ -390,6 +391,8 @@ struct arena {
   struct outbox outbox[OUTBOXES];
   struct foreign_list foreign[NUM_CLASSES];
   uint32_t remote_freed;                 /* other threads' blocks freed here, counted up to FOREIGN_AFTER */
+  uint64_t chunks_seen;                  /* chunks_mapped_ever at the last span that filled */
+  uint32_t growth_parks;                 /* spans still to fill with the growing heap's rejoin point */
   struct span *large_stash[LARGE_STASH]; /* freed large blocks kept for reuse, oldest first */
   unsigned large_stashed;
   size_t large_stash_bytes;
@@ -532,6 +535,9 @@ struct backend_stats {
   uint64_t peak_active; /* bytes in in-use spans, large and huge blocks */
 };
 extern struct backend_stats backend_stats internal;
+/* Chunks ever mapped: arenas compare it to tell a growing heap (see
+ * span_retire_full in arena.c). Written under the back-end lock. */
+extern _Atomic uint64_t chunks_mapped_ever internal;
 /* Large blocks also change count outside the lock (stashing): atomics. */
 extern _Atomic uint64_t large_blocks, large_bytes, large_requested;
 /* Calls fn for every chunk; caller holds the back-end lock. */

@@ -519,30 +519,78 @@ static void test_fork_while_allocating(void **state) {
   assert_heap_ok();
 }
 
-/* A full span takes new blocks again once an eighth of it is free: in a new
- * thread (a fresh arena), three spans' worth of 1408-byte blocks (64 to a
- * span), then 8 of the first span's blocks freed; the next 8 mallocs must
- * reuse exactly those holes instead of taking a fourth span. */
+/* Three spans' worth of blocks of `size` (a class of 64 blocks to a span,
+ * which no earlier test used: its first span is new), then `holes` of the
+ * first span's blocks freed. Returns 1 when the next `holes` mallocs reused
+ * exactly those holes (the span rejoined), 0 when none did. */
 #define REUSE_SIZE 1408
 #define REUSE_SPAN 64
+static int holes_reused(size_t size, int holes, const char **err) {
+  static void *p[3 * REUSE_SPAN];
+  void *q[REUSE_SPAN];
+  for (int i = 0; i < 3 * REUSE_SPAN; i++)
+    if (!(p[i] = malloc(size))) *err = "malloc failed";
+  for (int i = 0; i < holes; i++) free(p[i]);
+  int reused = 0;
+  for (int j = 0; j < holes; j++) {
+    q[j] = malloc(size);
+    for (int i = 0; i < holes; i++) reused += q[j] == p[i];
+  }
+  for (int j = 0; j < holes; j++) free(q[j]);
+  for (int i = holes; i < 3 * REUSE_SPAN; i++) free(p[i]);
+  return reused == holes ? 1 : reused == 0 ? 0 : -1;
+}
+
+/* A full span takes new blocks again once an eighth of it is free: in a new
+ * thread (a fresh arena), 8 holes in the first of three full spans. */
 static void *reuse_holes(void *arg) {
   (void)arg;
-  static void *p[3 * REUSE_SPAN];
-  for (int i = 0; i < 3 * REUSE_SPAN; i++) {
-    p[i] = malloc(REUSE_SIZE);
-    if (!p[i]) return "malloc failed";
-  }
-  for (int i = 0; i < REUSE_SPAN / 8; i++) free(p[i]);
   const char *err = NULL;
-  void *q[REUSE_SPAN / 8];
-  for (int j = 0; j < REUSE_SPAN / 8; j++) {
-    q[j] = malloc(REUSE_SIZE);
-    int hole = 0;
-    for (int i = 0; i < REUSE_SPAN / 8; i++) hole |= q[j] == p[i];
-    if (!hole) err = "a malloc after an eighth of a full span was freed did not reuse its blocks";
+  if (holes_reused(REUSE_SIZE, REUSE_SPAN / 8, &err) != 1)
+    err = "a malloc after an eighth of a full span was freed did not reuse its blocks";
+  return (void *)err;
+}
+
+/* Maps at least one new chunk (1 MiB blocks until os_maps moves) after the
+ * calling thread has an arena (its first small malloc), so that the heap
+ * grew while the thread ran. */
+static const char *grow_heap(void) {
+  free(malloc(16));
+  struct arena_stats st = {.version = ARENA_STATS_VERSION, .size = sizeof st};
+  if (arena_stats_get(&st) != 0) return "arena_stats_get failed";
+  uint64_t maps = st.os_maps;
+  void *big[64];
+  int n = 0;
+  while (n < 64 && st.os_maps == maps) {
+    if (!(big[n++] = malloc(1 << 20))) return "malloc(1 MiB) failed";
+    arena_stats_get(&st);
   }
-  for (int j = 0; j < REUSE_SPAN / 8; j++) free(q[j]);
-  for (int i = REUSE_SPAN / 8; i < 3 * REUSE_SPAN; i++) free(p[i]);
+  for (int i = 0; i < n; i++) free(big[i]);
+  return st.os_maps == maps ? "64 MiB of large blocks mapped nothing new" : NULL;
+}
+
+/* While the heap grows, a sixteenth is enough: 4 holes of 64. */
+static void *reuse_sixteenth_growing(void *arg) {
+  (void)arg;
+  const char *err = grow_heap();
+  if (!err && holes_reused(1664, REUSE_SPAN / 16, &err) != 1)
+    err = "while the heap grew, a sixteenth of a full span freed was not reused";
+  return (void *)err;
+}
+
+/* In a heap of steady size a sixteenth is not: after more than GROWTH_PARKS
+ * (1024) spans filled with no chunk mapped, 4 holes stay unused. */
+static void *keep_sixteenth_steady(void *arg) {
+  (void)arg;
+  const char *err = NULL;
+  static void *p[2 * REUSE_SPAN + 1];
+  for (int round = 0; round < 600 && !err; round++) { /* two spans fill per round */
+    for (int i = 0; i <= 2 * REUSE_SPAN; i++)
+      if (!(p[i] = malloc(1920))) err = "malloc failed";
+    for (int i = 0; i <= 2 * REUSE_SPAN; i++) free(p[i]);
+  }
+  if (!err && holes_reused(1920, REUSE_SPAN / 16, &err) != 0)
+    err = "in a steady heap, a full span took blocks again with only a sixteenth free";
   return (void *)err;
 }
 
@@ -558,6 +606,16 @@ static void run_on_new_thread(void *(*fn)(void *)) {
 static void test_full_span_reused_at_an_eighth(void **state) {
   (void)state;
   run_on_new_thread(reuse_holes);
+}
+
+static void test_full_span_reused_at_a_sixteenth_while_growing(void **state) {
+  (void)state;
+  run_on_new_thread(reuse_sixteenth_growing);
+}
+
+static void test_full_span_waits_for_an_eighth_when_steady(void **state) {
+  (void)state;
+  run_on_new_thread(keep_sixteenth_steady);
 }
 
 /* Blocks another thread frees into a thread's full spans are used before any
@@ -769,6 +827,8 @@ static void test_check_concurrent(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_span_reused_at_an_eighth), /* first: no other test's spans of its class */
+      cmocka_unit_test(test_full_span_reused_at_a_sixteenth_while_growing),
+      cmocka_unit_test(test_full_span_waits_for_an_eighth_when_steady),
       cmocka_unit_test(test_remote_frees_reused_first),
       cmocka_unit_test(test_foreign_blocks),
       cmocka_unit_test(test_empty_spans_released_before_growth),
