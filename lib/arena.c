@@ -435,6 +435,7 @@ static void *refill(size_t size) {
   }
   if (!a->partial[c].head) settle_filled(a);
   s = a->partial[c].head;
+  if (s && s->used == 0) s = a->partial[c].tail; /* only empty spans: the one emptied last, warmest */
   if (!s && a->empty_bytes > ARENA_EMPTY_CACHE) release_empty_spans(a, ARENA_EMPTY_CACHE);
   if (s) {
     span_list_remove(&a->partial[c], s);

@@ -594,6 +594,24 @@ static void *keep_sixteenth_steady(void *arg) {
   return (void *)err;
 }
 
+/* Of two empty spans kept by the arena, a refill takes the one emptied last,
+ * whose pages are the most recently written: three spans of 1792-byte blocks
+ * (64 to a span, a class no earlier test used) filled, the first emptied,
+ * then the second; the next malloc must come from the second. */
+static void *reuse_last_emptied(void *arg) {
+  (void)arg;
+  static void *p[3 * REUSE_SPAN];
+  for (int i = 0; i < 3 * REUSE_SPAN; i++)
+    if (!(p[i] = malloc(1792))) return "malloc failed";
+  for (int i = 0; i < 2 * REUSE_SPAN; i++) free(p[i]);
+  void *q = malloc(1792);
+  int second = 0;
+  for (int i = REUSE_SPAN; i < 2 * REUSE_SPAN; i++) second |= q == p[i];
+  free(q);
+  for (int i = 2 * REUSE_SPAN; i < 3 * REUSE_SPAN; i++) free(p[i]);
+  return second ? NULL : "a refill took an older empty span than the one emptied last";
+}
+
 /* Runs fn on a thread of its own (a fresh arena); fn returns NULL or what went wrong. */
 static void run_on_new_thread(void *(*fn)(void *)) {
   pthread_t t;
@@ -616,6 +634,11 @@ static void test_full_span_reused_at_a_sixteenth_while_growing(void **state) {
 static void test_full_span_waits_for_an_eighth_when_steady(void **state) {
   (void)state;
   run_on_new_thread(keep_sixteenth_steady);
+}
+
+static void test_last_emptied_span_reused_first(void **state) {
+  (void)state;
+  run_on_new_thread(reuse_last_emptied);
 }
 
 /* Blocks another thread frees into a thread's full spans are used before any
@@ -829,6 +852,7 @@ int main(void) {
       cmocka_unit_test(test_full_span_reused_at_an_eighth), /* first: no other test's spans of its class */
       cmocka_unit_test(test_full_span_reused_at_a_sixteenth_while_growing),
       cmocka_unit_test(test_full_span_waits_for_an_eighth_when_steady),
+      cmocka_unit_test(test_last_emptied_span_reused_first),
       cmocka_unit_test(test_remote_frees_reused_first),
       cmocka_unit_test(test_foreign_blocks),
       cmocka_unit_test(test_empty_spans_released_before_growth),
