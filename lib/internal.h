@@ -390,9 +390,9 @@ struct arena {
   struct span *idle[NUM_CLASSES]; /* current span found empty by the last arena_trim (compared only) */
   struct outbox outbox[OUTBOXES];
   struct foreign_list foreign[NUM_CLASSES];
-  uint32_t remote_freed;                 /* other threads' blocks freed here, counted up to FOREIGN_AFTER */
-  uint64_t chunks_seen;                  /* chunks_mapped_ever at the last span that filled */
-  uint32_t growth_parks;                 /* spans still to fill with the growing heap's rejoin point */
+  uint32_t remote_freed; /* other threads' blocks freed here, counted up to FOREIGN_AFTER */
+  uint64_t chunks_seen;  /* chunks_mapped_ever when the arena was made or a span last filled */
+  uint32_t growth_parks; /* spans still to fill with the growing heap's rejoin point */
   struct span *large_stash[LARGE_STASH]; /* freed large blocks kept for reuse, oldest first */
   unsigned large_stashed;
   size_t large_stash_bytes;

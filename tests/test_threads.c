@@ -546,7 +546,7 @@ static int holes_reused(size_t size, int holes, const char **err) {
 static void *reuse_holes(void *arg) {
   (void)arg;
   const char *err = NULL;
-  if (holes_reused(REUSE_SIZE, REUSE_SPAN / 8, &err) != 1)
+  if (holes_reused(REUSE_SIZE, REUSE_SPAN / 8, &err) != 1 && !err)
     err = "a malloc after an eighth of a full span was freed did not reuse its blocks";
   return (void *)err;
 }
@@ -573,7 +573,7 @@ static const char *grow_heap(void) {
 static void *reuse_sixteenth_growing(void *arg) {
   (void)arg;
   const char *err = grow_heap();
-  if (!err && holes_reused(1664, REUSE_SPAN / 16, &err) != 1)
+  if (!err && holes_reused(1664, REUSE_SPAN / 16, &err) != 1 && !err)
     err = "while the heap grew, a sixteenth of a full span freed was not reused";
   return (void *)err;
 }
@@ -589,7 +589,7 @@ static void *keep_sixteenth_steady(void *arg) {
       if (!(p[i] = malloc(1920))) err = "malloc failed";
     for (int i = 0; i <= 2 * REUSE_SPAN; i++) free(p[i]);
   }
-  if (!err && holes_reused(1920, REUSE_SPAN / 16, &err) != 0)
+  if (!err && holes_reused(1920, REUSE_SPAN / 16, &err) != 0 && !err)
     err = "in a steady heap, a full span took blocks again with only a sixteenth free";
   return (void *)err;
 }
