@@ -123,8 +123,11 @@ static void list_remove_chunk(struct chunk **head, struct chunk *c) {
  * LIBARENA_HUGEPAGE_AFTER_MB, a chunk is advised and collapsed into a huge
  * page when three quarters of its pages are in use (once: it stays advised).
  * Below that size a small program keeps 4 KiB pages and pays only for what it
- * touches. */
-static bool hugepage_phase;
+ * touches. The flag only turns on, under the lock; huge-block paths read it
+ * without the lock, where a late view only delays one block's advice. */
+static _Atomic bool hugepage_phase;
+
+static bool in_hugepage_phase(void) { return atomic_load_explicit(&hugepage_phase, memory_order_relaxed); }
 
 static bool chunk_dense(const struct chunk *c) { return c->free_pages <= USABLE_PAGES / 4; }
 
@@ -151,7 +154,7 @@ static void huge_advise(struct huge_header *h, bool collapse) {
  * mostly unused buffer (sort's) would pay 2 MiB per touch. So a huge block is
  * advised in the huge-page phase, or when it alone is that big. */
 static bool huge_pages_due(size_t size) {
-  return options.hugepages == HUGEPAGES_ON && (hugepage_phase || size >= options.hugepage_after);
+  return options.hugepages == HUGEPAGES_ON && (in_hugepage_phase() || size >= options.hugepage_after);
 }
 
 /* For a block that grew: the pages it grew into (the spare chunk, or an
@@ -164,7 +167,7 @@ static void huge_advise_due(struct huge_header *h, size_t size) {
  * this big they are the program's arrays and tables, not a small program's
  * spare buffer. */
 static void enter_hugepage_phase(void) {
-  hugepage_phase = true;
+  atomic_store_explicit(&hugepage_phase, true, memory_order_relaxed);
   for (struct chunk *c = live_chunks; c; c = c->next)
     if (!c->hugepage && chunk_dense(c)) chunk_make_huge(c);
   for (struct huge_header *h = live_huge; h; h = h->next) huge_advise(h, true);
@@ -208,7 +211,7 @@ static struct chunk *chunk_new(void) {
   list_push_chunk(&live_chunks, c);
   make_free_run(c, FIRST_PAGE, (uint32_t)USABLE_PAGES, true);
   annotate_hide(c, HEADER_PAGES * PAGE_SIZE);
-  if (options.hugepages == HUGEPAGES_ON && !hugepage_phase &&
+  if (options.hugepages == HUGEPAGES_ON && !in_hugepage_phase() &&
       backend_stats.chunks * CHUNK_SIZE > options.hugepage_after)
     enter_hugepage_phase();
   return c;
@@ -273,7 +276,7 @@ static struct span *carve(struct span *r, uint32_t n, bool head) {
   for (size_t i = 0; i < n; i++) c->pagemap[first + i] = s;
   c->free_pages -= n;
   note_active((int64_t)n * (int64_t)PAGE_SIZE);
-  if (hugepage_phase && !c->hugepage && chunk_dense(c)) chunk_make_huge(c);
+  if (in_hugepage_phase() && !c->hugepage && chunk_dense(c)) chunk_make_huge(c);
   return s;
 }
 
