@@ -86,9 +86,32 @@ static void descriptor_retire(struct span *s) {
   __atomic_store_n(&s->arena, NULL, __ATOMIC_RELEASE);
 }
 
-/* Describes pages [first, first + n) of c as a free run and bins it. */
-static void make_free_run(struct chunk *c, size_t first, uint32_t n, bool fresh) {
-  struct span *r = &c->spans[first];
+/* A slot k = 31 (mod 32) is never used: its second line would sit at page
+ * offset 0, in the L1 set of the first line of every page-aligned block (see
+ * struct chunk). The other 496 are enough for the most runs a chunk can have,
+ * one per usable page, and the header's. */
+_Static_assert(1 + USABLE_PAGES <= CHUNK_PAGES - CHUNK_PAGES / 32, "a descriptor for every possible run");
+
+static struct span *descriptor_new(struct chunk *c) {
+  struct span *d = c->spare_descriptors;
+  if (d) {
+    c->spare_descriptors = d->next;
+    return d;
+  }
+  if (c->descriptors_used % 32 == 31) c->descriptors_used++;
+  if (c->descriptors_used >= CHUNK_PAGES) report_fatal("chunk out of descriptors");
+  return &c->spans[c->descriptors_used++];
+}
+
+static void descriptor_free(struct chunk *c, struct span *d) {
+  descriptor_retire(d);
+  d->next = c->spare_descriptors;
+  c->spare_descriptors = d;
+}
+
+/* Describes pages [first, first + n) of c as a free run, with descriptor r,
+ * and bins it. */
+static void make_free_run(struct chunk *c, struct span *r, size_t first, uint32_t n, bool fresh) {
   descriptor_retire(r);
   r->kind = SPAN_FREE;
   r->npages = n;
@@ -197,8 +220,9 @@ static struct chunk *chunk_new(void) {
   h->kind = SPAN_HEADER;
   h->npages = FIRST_PAGE;
   h->base = (char *)c;
+  c->descriptors_used = 1;
   /* Every page-map entry starts valid, so free() never reads a null one. */
-  struct span *r = &c->spans[FIRST_PAGE];
+  struct span *r = descriptor_new(c);
   for (size_t i = 0; i < CHUNK_PAGES; i++) c->pagemap[i] = i >= FIRST_PAGE && i < END_PAGE ? r : h;
   if (GUARD_PAGES) {
     os_protect(page_addr(c, HEADER_PAGES), GUARD_PAGES * PAGE_SIZE, false);
@@ -209,7 +233,7 @@ static struct chunk *chunk_new(void) {
   note_mapped((int64_t)CHUNK_SIZE);
   backend_stats.chunks++;
   list_push_chunk(&live_chunks, c);
-  make_free_run(c, FIRST_PAGE, (uint32_t)USABLE_PAGES, true);
+  make_free_run(c, r, FIRST_PAGE, (uint32_t)USABLE_PAGES, true);
   annotate_hide(c, HEADER_PAGES * PAGE_SIZE);
   if (options.hugepages == HUGEPAGES_ON && !in_hugepage_phase() &&
       backend_stats.chunks * CHUNK_SIZE > options.hugepage_after)
@@ -232,7 +256,7 @@ static struct chunk *chunk_from_cache(void) {
   list_remove_chunk(&cached_chunks, c);
   backend_stats.cached_chunks--;
   list_push_chunk(&live_chunks, c);
-  run_insert(&c->spans[FIRST_PAGE]);
+  run_insert(c->pagemap[FIRST_PAGE]);
   return c;
 }
 
@@ -259,13 +283,13 @@ static struct span *carve(struct span *r, uint32_t n, bool head) {
   run_remove(r);
   struct span *s = r;
   if (r->npages > n && head) {
-    make_free_run(c, first + n, r->npages - n, fresh);
+    make_free_run(c, descriptor_new(c), first + n, r->npages - n, fresh);
   } else if (r->npages > n) {
     r->npages -= n;
     c->pagemap[first + r->npages - 1] = r;
     run_insert(r);
     first += r->npages;
-    s = &c->spans[first];
+    s = descriptor_new(c);
   }
   descriptor_retire(s);
   s->npages = n;
@@ -313,21 +337,24 @@ static struct span *alloc_run(uint32_t n, bool head, bool grow) {
       c = chunk_new();
     }
     if (!c) return NULL;
-    r = &c->spans[FIRST_PAGE];
+    r = c->pagemap[FIRST_PAGE];
   }
   return carve(r, n, head);
 }
 
 /* Returns pages [first, first + n) of c to the free runs, merged with free
- * neighbours; an emptied chunk goes to the cache. */
-static void release_run(struct chunk *c, size_t first, uint32_t n, bool fresh) {
+ * neighbours; d is their run's descriptor, or NULL for the tail of a run that
+ * stays. The merged run keeps one of the descriptors, the others are freed.
+ * An emptied chunk goes to the cache. */
+static void release_run(struct chunk *c, struct span *d, size_t first, uint32_t n, bool fresh) {
   c->free_pages += n;
   note_active(-(int64_t)n * (int64_t)PAGE_SIZE);
-  descriptor_retire(&c->spans[first]);
   if (first > FIRST_PAGE) {
     struct span *l = c->pagemap[first - 1];
     if (l->kind == SPAN_FREE) {
       run_remove(l);
+      if (d) descriptor_free(c, d);
+      d = l;
       first = span_page(l);
       n += l->npages;
       fresh = fresh && l->fresh;
@@ -337,14 +364,17 @@ static void release_run(struct chunk *c, size_t first, uint32_t n, bool fresh) {
     struct span *r = c->pagemap[first + n];
     if (r->kind == SPAN_FREE) {
       run_remove(r);
-      descriptor_retire(r);
       n += r->npages;
       fresh = fresh && r->fresh;
+      if (d)
+        descriptor_free(c, r);
+      else
+        d = r;
     }
   }
-  make_free_run(c, first, n, fresh);
+  make_free_run(c, d ? d : descriptor_new(c), first, n, fresh);
   if (c->free_pages == USABLE_PAGES) {
-    run_remove(&c->spans[FIRST_PAGE]);
+    run_remove(c->pagemap[FIRST_PAGE]);
     chunk_to_cache(c);
   }
 }
@@ -403,7 +433,7 @@ struct span *backend_alloc_span(unsigned cls, uintptr_t owner, bool grow) {
 
 void backend_free_span(struct span *s) {
   backend_lock();
-  release_run(chunk_of(s), span_page(s), s->npages, false);
+  release_run(chunk_of(s), s, span_page(s), s->npages, false);
   decay_locked(false);
   backend_unlock();
 }
@@ -465,7 +495,7 @@ void backend_free_stashed(struct span *s) {
   if (GUARD_PAGES)
     os_protect(s->base + (size_t)(s->npages - GUARD_PAGES) * PAGE_SIZE, GUARD_PAGES * PAGE_SIZE, true);
   backend_lock();
-  release_run(chunk_of(s), span_page(s), s->npages, false);
+  release_run(chunk_of(s), s, span_page(s), s->npages, false);
   decay_locked(false);
   backend_unlock();
 }
@@ -482,7 +512,7 @@ bool backend_resize_large(struct span *s, size_t new_size, size_t requested) {
   if (want < have) {
     s->npages = want;
     large_count(0, -(int64_t)(have - want) * (int64_t)PAGE_SIZE, 0);
-    release_run(c, first + want, have - want, false);
+    release_run(c, NULL, first + want, have - want, false);
   } else if (want > have) {
     struct span *r = first + have < END_PAGE ? c->pagemap[first + have] : NULL;
     if (r && r->kind == SPAN_FREE && have + r->npages >= want) {
@@ -490,8 +520,10 @@ bool backend_resize_large(struct span *s, size_t new_size, size_t requested) {
       uint32_t left = r->npages - take;
       bool fresh = r->fresh;
       run_remove(r);
-      descriptor_retire(r);
-      if (left) make_free_run(c, first + want, left, fresh);
+      if (left)
+        make_free_run(c, r, first + want, left, fresh);
+      else
+        descriptor_free(c, r);
       for (size_t i = first + have; i < first + want; i++) c->pagemap[i] = s;
       c->free_pages -= take;
       note_active((int64_t)take * (int64_t)PAGE_SIZE);

@@ -61,11 +61,17 @@ static void check_chunk(struct chunk *c, void *arg) {
   struct checker *k = arg;
   if (!map_is_chunk(chunk_map[(uintptr_t)c >> CHUNK_SHIFT]))
     problem(k, "chunk missing from the chunk map", c);
-  uint32_t free_pages = 0;
+  uint32_t free_pages = 0, runs = 0;
   bool prev_free = false;
   size_t i = FIRST_PAGE;
   while (i < END_PAGE) {
-    struct span *s = &c->spans[i];
+    struct span *s = c->pagemap[i];
+    size_t slot = (size_t)(s - c->spans);
+    runs++;
+    if (slot == 0 || slot >= c->descriptors_used || slot % 32 == 31) {
+      problem(k, "run described by a descriptor slot not handed out", page_addr(c, i));
+      return;
+    }
     if (s->npages == 0 || i + s->npages > END_PAGE || s->base != page_addr(c, i)) {
       problem(k, "runs do not tile the chunk", c);
       return;
@@ -95,6 +101,16 @@ static void check_chunk(struct chunk *c, void *arg) {
     i += s->npages;
   }
   if (free_pages != c->free_pages) problem(k, "chunk free page count wrong", c);
+  /* Every slot handed out describes a run or is spare, never both. */
+  uint32_t spares = 0;
+  for (struct span *d = c->spare_descriptors; d; d = d->next) {
+    if (++spares > CHUNK_PAGES || d->kind != SPAN_NONE) {
+      problem(k, "spare descriptor list damaged", c);
+      return;
+    }
+  }
+  if (1 + runs + spares + c->descriptors_used / 32 != c->descriptors_used)
+    problem(k, "descriptors lost or shared: runs + spares do not add up to the slots handed out", c);
 }
 
 static void check_huge(struct huge_header *h, void *arg) {

@@ -218,27 +218,40 @@ struct span_list {
 struct chunk {
   struct span *pagemap[CHUNK_PAGES];
   /* back end bookkeeping (backend lock), one cache line between the page map
-   * and the descriptors: it puts descriptor i at a page offset of 64 + 128 i,
-   * never 0. Spans are carved from the tail of a run, so a span of 32, 64 or
-   * 128 pages starts at a page index that is a multiple of 32, and its
-   * descriptor at offset 0 would share an L1 set with the first line of every
-   * page-aligned block: a loop touching one line per page of a 64 KiB block
-   * evicted the descriptor that its free reads next. */
+   * and the descriptors: it puts descriptor k's lines at page offsets
+   * 64 + 128 (k mod 32) and 128 + 128 (k mod 32), 0 only for the second line
+   * of k = 31 (mod 32), a slot left unused. A descriptor line at offset 0
+   * would share an L1 set with the first line of every page-aligned block: a
+   * loop touching one line per page of a 64 KiB block evicted the descriptor
+   * that its free reads next. */
   struct chunk *next, *prev; /* list of chunks of one fullness bucket, or cache */
+  /* Descriptors are handed out lowest slot first and reused last freed
+   * first, not kept at their run's page index: a chunk whose runs are spread
+   * over its pages then touches only as many descriptor pages as it has runs
+   * at once (32 per page), not most of its 16 (python3 at start-up: 46 of 64
+   * resident in 4 chunks). spans[0] is the header's; the others below
+   * descriptors_used each describe a run or wait on spare_descriptors, linked
+   * by next, but for the unused slots 31 (mod 32). */
+  struct span *spare_descriptors;
+  uint32_t descriptors_used;
   uint32_t free_pages;
   uint32_t max_run; /* upper bound of the longest free run (exact after scan) */
   uint8_t bucket;   /* fullness bucket index, or BUCKET_CACHED */
   uint8_t hugepage; /* MADV_HUGEPAGE given or MAP_HUGETLB mapping */
   uint8_t hugetlb;  /* mapped with MAP_HUGETLB */
   uint64_t empty_since_ms;
-  struct span spans[CHUNK_PAGES];
-  /* xfree[i] belongs to spans[i] (span_xfree): blocks freed by other threads
+  struct span spans[CHUNK_PAGES]; /* descriptors: at most one per run, and runs are at least a page */
+  /* xfree[x(i)] belongs to spans[i] (span_xfree): blocks freed by other threads
    * straight into the span: bits 0-31 the first offset (a list linked like
    * local_free), bits 32-61 the count, and two flags that send those frees
    * elsewhere instead: XFREE_DELAYED (the span is parked full: to the owner
    * arena's remote list, which can move it back) and XFREE_ABANDONED (to the
    * abandoned lock). Kept off the descriptors, whose lines the owner reads or
-   * writes on every malloc and free: a CAS there would take the line away. */
+   * writes on every malloc and free: a CAS there would take the line away.
+   * x(i) = (i mod 64) * 8 + i / 64 puts the words of 64 consecutive
+   * descriptors on 64 different lines: the descriptors in use at once are
+   * mostly neighbours, often of different threads' spans, and on one line
+   * their remote frees would take it from each other. */
   _Atomic uint64_t xfree[CHUNK_PAGES];
 };
 _Static_assert(sizeof(struct span) == 128, "descriptors are two cache lines");
@@ -276,9 +289,11 @@ static inline size_t large_usable(const struct span *s) {
   return (size_t)(s->base + (size_t)(s->npages - GUARD_PAGES) * PAGE_SIZE - s->user);
 }
 static inline size_t span_page(const struct span *s) { return page_index(chunk_of(s), s->base); }
+_Static_assert(CHUNK_PAGES == 64 * 8, "span_xfree's spread of the words is a permutation of 512");
 static inline _Atomic uint64_t *span_xfree(struct span *s) {
   struct chunk *c = chunk_of(s);
-  return &c->xfree[s - c->spans];
+  size_t i = (size_t)(s - c->spans);
+  return &c->xfree[(i % 64) * 8 + i / 64];
 }
 
 /* ---- huge block --------------------------------------------------------

@@ -25,7 +25,7 @@ static void gather_large(struct gather *g, const struct arena_counters *k) {
 static void gather_chunk(struct chunk *c, void *arg) {
   struct gather *g = arg;
   for (size_t i = FIRST_PAGE; i < END_PAGE;) {
-    struct span *s = &c->spans[i];
+    struct span *s = c->pagemap[i];
     if (s->npages == 0) break; /* inconsistent; arena_check reports it */
     if (s->kind == SPAN_SMALL) {
       struct arena_class_stats *cs = &g->st->classes[s->size_class];

@@ -251,6 +251,53 @@ static void test_chunk_returned_whole(void **state) {
   assert_true(after.os_unmaps > mid.os_unmaps);
 }
 
+/* A chunk's descriptors are handed out from a pool and reused: a block that
+ * fills a chunk, gives back its tail (a new free run) and takes it again (the
+ * run's descriptor freed), 600 times, leaves the chunk with three slots in
+ * use at most (header, block, the free run), where without reuse it would
+ * run out of them. */
+static void test_descriptors_recycled(void **state) {
+  (void)state;
+  backend_decay(true); /* no cached chunk: the block gets a fresh one */
+  size_t bytes = (USABLE_PAGES - GUARD_PAGES) * PAGE_SIZE;
+  void *p = backend_alloc_large(bytes, PAGE_SIZE, bytes, false, true);
+  assert_non_null(p);
+  struct chunk *c = chunk_of(p);
+  struct span *s = run_of(p);
+  assert_int_equal(s->npages, USABLE_PAGES);
+  for (int i = 0; i < 600; i++) {
+    size_t small = (size_t)(1 + i % 50) * PAGE_SIZE;
+    assert_true(backend_resize_large(s, small, small));
+    assert_int_equal(s->npages, 1 + i % 50);
+    assert_true(backend_resize_large(s, bytes, bytes));
+    assert_int_equal(s->npages, USABLE_PAGES);
+  }
+  assert_true(c->descriptors_used <= 3);
+  assert_int_equal(arena_check(), 0);
+  backend_free_large(s);
+  assert_int_equal(arena_check(), 0);
+}
+
+/* The xfree words of neighbouring descriptors, which are often in use at
+ * once by different threads, lie on different cache lines; every descriptor
+ * has a word of its own. */
+static void test_xfree_words_spread(void **state) {
+  (void)state;
+  void *p = arena_malloc(64);
+  struct chunk *c = chunk_of(p);
+  static bool taken[CHUNK_PAGES];
+  for (size_t k = 0; k < CHUNK_PAGES; k++) {
+    size_t w = (size_t)(span_xfree(&c->spans[k]) - c->xfree);
+    assert_true(w < CHUNK_PAGES);
+    if (taken[w]) fail_msg("descriptors share xfree word %zu", w);
+    taken[w] = true;
+    if (k % 64 != 63 &&
+        (uintptr_t)span_xfree(&c->spans[k]) / 64 == (uintptr_t)span_xfree(&c->spans[k + 1]) / 64)
+      fail_msg("descriptors %zu and %zu have their xfree words on one line", k, k + 1);
+  }
+  arena_free(p);
+}
+
 /* A freed huge buffer holds two blocks of half its size, so a program that
  * frees one and takes two (sort does, with 16 and 8 MiB) makes no new mapping
  * and keeps its peak; freed, the halves merge and hold the whole again. */
@@ -334,6 +381,7 @@ int main(void) {
       cmocka_unit_test(test_span_lists),           cmocka_unit_test(test_coalescing),
       cmocka_unit_test(test_large_grows_in_place), cmocka_unit_test(test_chunk_returned_whole),
       cmocka_unit_test(test_huge_cache_halves),    cmocka_unit_test(test_trim_before_growth),
+      cmocka_unit_test(test_descriptors_recycled), cmocka_unit_test(test_xfree_words_spread),
       cmocka_unit_test(test_aligned_small_waste), /* last: leaves spans of many classes */
   };
   return cmocka_run_group_tests_name("internal", tests, NULL, NULL);
