@@ -174,10 +174,12 @@ static void huge_advise(struct huge_header *h, bool collapse) {
 }
 
 /* A huge page is resident whole once touched: a small program with one big,
- * mostly unused buffer (sort's) would pay 2 MiB per touch. So a huge block is
- * advised in the huge-page phase, or when it alone is that big. */
+ * mostly unused buffer (sort's, 20 MB) would pay 2 MiB per touch. So a huge
+ * block is advised in the huge-page phase, or when it alone is half the
+ * phase's threshold: a 32 MiB block is a big program's array, and left on
+ * 4 KiB pages it re-faults all 8,192 of them each time it is reused. */
 static bool huge_pages_due(size_t size) {
-  return options.hugepages == HUGEPAGES_ON && (in_hugepage_phase() || size >= options.hugepage_after);
+  return options.hugepages == HUGEPAGES_ON && (in_hugepage_phase() || size >= options.hugepage_after / 2);
 }
 
 /* For a block that grew: the pages it grew into (the spare chunk, or an

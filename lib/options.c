@@ -9,7 +9,7 @@ extern char **environ;
 
 struct options options = {
     .hugepages = HUGEPAGES_ON,
-    .hugepage_after = (uint64_t)32 << 20,
+    .hugepage_after = (uint64_t)64 << 20,
     .decay_ms = 1000,
     .chunk_cache = 1,
     .huge_cache = (uint64_t)256 << 20,
