@@ -88,9 +88,10 @@ static void descriptor_retire(struct span *s) {
 
 /* A slot k = 31 (mod 32) is never used: its second line would sit at page
  * offset 0, in the L1 set of the first line of every page-aligned block (see
- * struct chunk). The other 496 are enough for the most runs a chunk can have,
+ * struct chunk). The other 527 are enough for the most runs a chunk can have,
  * one per usable page, and the header's. */
-_Static_assert(1 + USABLE_PAGES <= CHUNK_PAGES - CHUNK_PAGES / 32, "a descriptor for every possible run");
+_Static_assert(1 + USABLE_PAGES <= DESCRIPTOR_SLOTS - DESCRIPTOR_SLOTS / 32,
+               "a descriptor for every possible run");
 
 static struct span *descriptor_new(struct chunk *c) {
   struct span *d = c->spare_descriptors;
@@ -99,7 +100,7 @@ static struct span *descriptor_new(struct chunk *c) {
     return d;
   }
   if (c->descriptors_used % 32 == 31) c->descriptors_used++;
-  if (c->descriptors_used >= CHUNK_PAGES) report_fatal("chunk out of descriptors");
+  if (c->descriptors_used >= DESCRIPTOR_SLOTS) report_fatal("chunk out of descriptors");
   return &c->spans[c->descriptors_used++];
 }
 
@@ -155,7 +156,7 @@ static bool in_hugepage_phase(void) { return atomic_load_explicit(&hugepage_phas
 static bool chunk_dense(const struct chunk *c) { return c->free_pages <= USABLE_PAGES / 4; }
 
 static void chunk_make_huge(struct chunk *c) {
-  os_advise_huge(c, CHUNK_SIZE, true);
+  os_advise_huge(chunk_data(c), CHUNK_SIZE, true);
   c->hugepage = 1;
   backend_stats.hugepage_bytes += CHUNK_SIZE;
 }
@@ -198,22 +199,33 @@ static void enter_hugepage_phase(void) {
   for (struct huge_header *h = live_huge; h; h = h->next) huge_advise(h, true);
 }
 
+/* A chunk's mapping: its header pages, then its 2 MiB-aligned pages. With
+ * MAP_HUGETLB the pages are a mapping from the huge-page pool (2 MiB aligned
+ * by the kernel) and the header normal pages just below them, if free. */
+static struct chunk *chunk_map_new(bool hugetlb) {
+  if (!hugetlb) return os_map_aligned(CHUNK_MAPPING, CHUNK_SIZE, HEADER_BYTES);
+  char *data = os_map(CHUNK_SIZE, true);
+  if (!data) return NULL;
+  if (os_map_at(data - HEADER_BYTES, HEADER_BYTES)) return (struct chunk *)(data - HEADER_BYTES);
+  os_unmap(data, CHUNK_SIZE);
+  return NULL;
+}
+
 static struct chunk *chunk_new(void) {
   bool hugetlb = options.hugepages == HUGEPAGES_HUGETLB;
-  void *p = os_map_aligned(CHUNK_SIZE, CHUNK_SIZE, 0, hugetlb);
-  if (!p && hugetlb) {
+  struct chunk *c = chunk_map_new(hugetlb);
+  if (!c && hugetlb) {
     backend_stats.hugetlb_fallbacks++;
     if (options.verbose && backend_stats.hugetlb_fallbacks == 1)
       warn("MAP_HUGETLB failed (no reserved huge pages?); using normal pages", NULL, NULL);
     hugetlb = false;
-    p = os_map_aligned(CHUNK_SIZE, CHUNK_SIZE, 0, false);
+    c = chunk_map_new(false);
   }
-  if (!p) return NULL;
+  if (!c) return NULL;
   backend_stats.os_maps++;
   atomic_store_explicit(&chunks_mapped_ever,
                         atomic_load_explicit(&chunks_mapped_ever, memory_order_relaxed) + 1,
                         memory_order_relaxed);
-  struct chunk *c = p;
   c->hugepage = hugetlb;
   c->hugetlb = hugetlb;
   if (c->hugepage) backend_stats.hugepage_bytes += CHUNK_SIZE;
@@ -221,22 +233,22 @@ static struct chunk *chunk_new(void) {
   struct span *h = &c->spans[0];
   h->kind = SPAN_HEADER;
   h->npages = FIRST_PAGE;
-  h->base = (char *)c;
+  h->base = chunk_data(c);
   c->descriptors_used = 1;
   /* Every page-map entry starts valid, so free() never reads a null one. */
   struct span *r = descriptor_new(c);
-  for (size_t i = 0; i < CHUNK_PAGES; i++) c->pagemap[i] = i >= FIRST_PAGE && i < END_PAGE ? r : h;
+  for (size_t i = 0; i < CHUNK_PAGES; i++) c->pagemap[i] = i - FIRST_PAGE < USABLE_PAGES ? r : h;
   if (GUARD_PAGES) {
-    os_protect(page_addr(c, HEADER_PAGES), GUARD_PAGES * PAGE_SIZE, false);
+    os_protect(page_addr(c, 0), GUARD_PAGES * PAGE_SIZE, false);
     os_protect(page_addr(c, END_PAGE), GUARD_PAGES * PAGE_SIZE, false);
   }
   c->free_pages = USABLE_PAGES;
-  chunk_map_set(c, CHUNK_SIZE, annotate_mode ? MAP_CHUNK_ANNOTATED : MAP_CHUNK);
-  note_mapped((int64_t)CHUNK_SIZE);
+  chunk_map_set(chunk_data(c), CHUNK_SIZE, annotate_mode ? MAP_CHUNK_ANNOTATED : MAP_CHUNK);
+  note_mapped((int64_t)CHUNK_MAPPING);
   backend_stats.chunks++;
   list_push_chunk(&live_chunks, c);
   make_free_run(c, r, FIRST_PAGE, (uint32_t)USABLE_PAGES, true);
-  annotate_hide(c, HEADER_PAGES * PAGE_SIZE);
+  annotate_hide(c, HEADER_BYTES);
   if (options.hugepages == HUGEPAGES_ON && !in_hugepage_phase() &&
       backend_stats.chunks * CHUNK_SIZE > options.hugepage_after)
     enter_hugepage_phase();
@@ -245,9 +257,14 @@ static struct chunk *chunk_new(void) {
 
 static void chunk_unmap(struct chunk *c) {
   if (c->hugepage) backend_stats.hugepage_bytes -= CHUNK_SIZE;
-  chunk_map_set(c, CHUNK_SIZE, MAP_NONE);
-  os_unmap(c, CHUNK_SIZE);
-  note_mapped(-(int64_t)CHUNK_SIZE);
+  chunk_map_set(chunk_data(c), CHUNK_SIZE, MAP_NONE);
+  if (c->hugetlb) { /* two mappings */
+    os_unmap(chunk_data(c), CHUNK_SIZE);
+    os_unmap(c, HEADER_BYTES);
+  } else {
+    os_unmap(c, CHUNK_MAPPING);
+  }
+  note_mapped(-(int64_t)CHUNK_MAPPING);
   backend_stats.chunks--;
   backend_stats.os_unmaps++;
 }
@@ -279,7 +296,7 @@ static void chunk_to_cache(struct chunk *c) {
  * descriptor, live or dead: every lookup bounds the offset by the run it
  * finds (limit, user pointer), and coalescing reads only boundary tags. */
 static struct span *carve(struct span *r, uint32_t n, bool head) {
-  struct chunk *c = chunk_of(r);
+  struct chunk *c = span_chunk(r);
   size_t first = span_page(r);
   bool fresh = r->fresh;
   run_remove(r);
@@ -315,7 +332,7 @@ static struct span *find_run(uint32_t n) {
     int scanned = 0;
     for (struct span *r = run_bins[b]; r && scanned < RUN_BIN_SCAN; r = r->next, scanned++) {
       if (r->npages < n) continue;
-      if (!best || chunk_of(r)->free_pages < chunk_of(best)->free_pages) best = r;
+      if (!best || span_chunk(r)->free_pages < span_chunk(best)->free_pages) best = r;
     }
     if (best) return best;
   }
@@ -435,7 +452,7 @@ struct span *backend_alloc_span(unsigned cls, uintptr_t owner, bool grow) {
 
 void backend_free_span(struct span *s) {
   backend_lock();
-  release_run(chunk_of(s), s, span_page(s), s->npages, false);
+  release_run(span_chunk(s), s, span_page(s), s->npages, false);
   decay_locked(false);
   backend_unlock();
 }
@@ -497,7 +514,7 @@ void backend_free_stashed(struct span *s) {
   if (GUARD_PAGES)
     os_protect(s->base + (size_t)(s->npages - GUARD_PAGES) * PAGE_SIZE, GUARD_PAGES * PAGE_SIZE, true);
   backend_lock();
-  release_run(chunk_of(s), s, span_page(s), s->npages, false);
+  release_run(span_chunk(s), s, span_page(s), s->npages, false);
   decay_locked(false);
   backend_unlock();
 }
@@ -505,7 +522,7 @@ void backend_free_stashed(struct span *s) {
 /* Grows a large block into the free run after it, or gives back its tail. */
 bool backend_resize_large(struct span *s, size_t new_size, size_t requested) {
   if (GUARD_PAGES) return false; /* the guard page would have to move: realloc moves instead */
-  struct chunk *c = chunk_of(s);
+  struct chunk *c = span_chunk(s);
   size_t first = span_page(s);
   uint32_t want = pages_for((size_t)(s->user - s->base) + new_size);
   bool ok = true;
@@ -700,7 +717,7 @@ static void huge_cache_drop(void) {
  * can reach the range while this runs. */
 static char *huge_grow(char *base, size_t have, size_t want) {
   if (os_resize_in_place(base, have, want)) return base;
-  char *dst = os_map_aligned(want, CHUNK_SIZE, 0, false);
+  char *dst = os_map_aligned(want, CHUNK_SIZE, 0);
   if (!dst) return NULL;
   /* The old range is unmapped by the move itself, and another thread's mmap
    * may get it at once: its chunk-map entries must be cleared before. */
@@ -784,10 +801,10 @@ void *backend_alloc_huge(size_t size, size_t align, size_t requested, bool zero)
     if (off == HUGE_OFFSET && roomy <= options.huge_cache && !huge_pages_due(size)) map_size = roomy;
     size_t map_align = align > CHUNK_SIZE ? align : CHUNK_SIZE;
     size_t map_offset = off == CHUNK_SIZE ? CHUNK_SIZE : 0;
-    char *base = os_map_aligned(map_size, map_align, map_offset, false);
+    char *base = os_map_aligned(map_size, map_align, map_offset);
     if (!base) {
       backend_decay(true); /* give back cached mappings, then try once more */
-      base = os_map_aligned(map_size, map_align, map_offset, false);
+      base = os_map_aligned(map_size, map_align, map_offset);
     }
     if (!base) {
       errno = ENOMEM;

@@ -59,7 +59,7 @@ static void check_small(struct checker *k, struct span *s) {
 
 static void check_chunk(struct chunk *c, void *arg) {
   struct checker *k = arg;
-  if (!map_is_chunk(chunk_map[(uintptr_t)c >> CHUNK_SHIFT]))
+  if (!map_is_chunk(chunk_map[(uintptr_t)chunk_data(c) >> CHUNK_SHIFT]))
     problem(k, "chunk missing from the chunk map", c);
   uint32_t free_pages = 0, runs = 0;
   bool prev_free = false;
@@ -104,7 +104,7 @@ static void check_chunk(struct chunk *c, void *arg) {
   /* Every slot handed out describes a run or is spare, never both. */
   uint32_t spares = 0;
   for (struct span *d = c->spare_descriptors; d; d = d->next) {
-    if (++spares > CHUNK_PAGES || d->kind != SPAN_NONE) {
+    if (++spares > DESCRIPTOR_SLOTS || d->kind != SPAN_NONE) {
       problem(k, "spare descriptor list damaged", c);
       return;
     }

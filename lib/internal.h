@@ -3,7 +3,8 @@
  * Map of the hierarchy
  * --------------------
  *
- *   memory:   chunk (2 MiB, 2 MiB aligned, from mmap)
+ *   memory:   chunk (2 MiB of pages, 2 MiB aligned, from mmap, its header in
+ *               the pages just below them)
  *               -> span (a run of pages inside a chunk) -> block (one allocation)
  *   threads:  thread arena (one per thread, found through initial-exec TLS)
  *               -> size-class bin (current span, partial list, parked full list)
@@ -208,8 +209,18 @@ struct span_list {
   size_t count;
 };
 
+/* One descriptor per run and the header's: 513 at most (512 one-page runs),
+ * in slots of which 31 (mod 32) stay unused (see descriptor_new): 17 x 32. */
+#define DESCRIPTOR_SLOTS 544
+#define XFREE_WORDS (64 * 9) /* span_xfree's spread of DESCRIPTOR_SLOTS */
+
 /* ---- chunk ---------------------------------------------------------------
- * The first HEADER_PAGES pages hold this header. Invariants:
+ * A chunk is one mapping: HEADER_PAGES pages of this header, then the 2 MiB-
+ * aligned 2 MiB of pages that runs are made of (chunk_data). The header sits
+ * below the pages, not in them, so that all 512 pages serve runs: two 1 MiB
+ * blocks share a chunk, and a huge page backs only pages the program uses.
+ * From a pointer into the pages the header is a constant below the aligned
+ * start, which the free path's load folds into its address. Invariants:
  *   - pagemap[i] points to the descriptor of the run containing page i for
  *     every page of an in-use run (small span or large block) and for the
  *     first and last page of every free run (boundary tags for coalescing);
@@ -240,7 +251,7 @@ struct chunk {
   uint8_t hugepage; /* MADV_HUGEPAGE given or MAP_HUGETLB mapping */
   uint8_t hugetlb;  /* mapped with MAP_HUGETLB */
   uint64_t empty_since_ms;
-  struct span spans[CHUNK_PAGES]; /* descriptors: at most one per run, and runs are at least a page */
+  struct span spans[DESCRIPTOR_SLOTS]; /* at most one per run, and runs are at least a page */
   /* xfree[x(i)] belongs to spans[i] (span_xfree): blocks freed by other threads
    * straight into the span: bits 0-31 the first offset (a list linked like
    * local_free), bits 32-61 the count, and two flags that send those frees
@@ -248,11 +259,11 @@ struct chunk {
    * arena's remote list, which can move it back) and XFREE_ABANDONED (to the
    * abandoned lock). Kept off the descriptors, whose lines the owner reads or
    * writes on every malloc and free: a CAS there would take the line away.
-   * x(i) = (i mod 64) * 8 + i / 64 puts the words of 64 consecutive
+   * x(i) = (i mod 64) * 9 + i / 64 puts the words of 64 consecutive
    * descriptors on 64 different lines: the descriptors in use at once are
    * mostly neighbours, often of different threads' spans, and on one line
    * their remote frees would take it from each other. */
-  _Atomic uint64_t xfree[CHUNK_PAGES];
+  _Atomic uint64_t xfree[XFREE_WORDS];
 };
 _Static_assert(sizeof(struct span) == 128, "descriptors are two cache lines");
 _Static_assert(__builtin_offsetof(struct span, requested) < 64 &&
@@ -262,24 +273,31 @@ _Static_assert(__builtin_offsetof(struct chunk, spans) % PAGE_SIZE == 64,
                "descriptor i at page offset 64 + 128 i");
 
 #define HEADER_PAGES ((sizeof(struct chunk) + PAGE_SIZE - 1) / PAGE_SIZE)
-/* The hardened build keeps an inaccessible page after the header and at the
- * chunk's end, so an overflow runs into a guard before it reaches a header. */
+#define HEADER_BYTES (HEADER_PAGES * PAGE_SIZE)
+#define CHUNK_MAPPING (HEADER_BYTES + CHUNK_SIZE) /* a chunk's whole mapping */
+/* The hardened build keeps an inaccessible page at both ends of the pages,
+ * so an overflow runs into a guard before it reaches a header. */
 #ifdef ARENA_SECURE
 #define GUARD_PAGES 1
 #else
 #define GUARD_PAGES 0
 #endif
-#define FIRST_PAGE (HEADER_PAGES + GUARD_PAGES) /* first page a run may use */
-#define END_PAGE (CHUNK_PAGES - GUARD_PAGES)    /* one past the last */
+#define FIRST_PAGE GUARD_PAGES               /* first page a run may use */
+#define END_PAGE (CHUNK_PAGES - GUARD_PAGES) /* one past the last */
 #define USABLE_PAGES (END_PAGE - FIRST_PAGE)
 
+static inline char *chunk_data(const struct chunk *c) { return (char *)c + HEADER_BYTES; }
+/* The chunk of a pointer into its pages (not into its header: span_chunk). */
 static inline struct chunk *chunk_of(const void *p) {
-  return (struct chunk *)((uintptr_t)p & ~(uintptr_t)CHUNK_MASK);
+  return (struct chunk *)(((uintptr_t)p & ~(uintptr_t)CHUNK_MASK) - HEADER_BYTES);
+}
+static inline struct chunk *span_chunk(const struct span *s) {
+  return chunk_of((const char *)s + HEADER_BYTES);
 }
 static inline size_t page_index(const struct chunk *c, const void *p) {
-  return ((uintptr_t)p - (uintptr_t)c) >> PAGE_SHIFT;
+  return ((uintptr_t)p - (uintptr_t)chunk_data(c)) >> PAGE_SHIFT;
 }
-static inline char *page_addr(struct chunk *c, size_t page) { return (char *)c + (page << PAGE_SHIFT); }
+static inline char *page_addr(struct chunk *c, size_t page) { return chunk_data(c) + (page << PAGE_SHIFT); }
 static inline uint32_t span_out(const struct span *s) { return (uint32_t)((int32_t)s->used + s->bias); }
 static inline void span_set_bias(struct span *s, int32_t bias) {
   s->used = (uint32_t)((int32_t)span_out(s) - bias);
@@ -288,12 +306,12 @@ static inline void span_set_bias(struct span *s, int32_t bias) {
 static inline size_t large_usable(const struct span *s) {
   return (size_t)(s->base + (size_t)(s->npages - GUARD_PAGES) * PAGE_SIZE - s->user);
 }
-static inline size_t span_page(const struct span *s) { return page_index(chunk_of(s), s->base); }
-_Static_assert(CHUNK_PAGES == 64 * 8, "span_xfree's spread of the words is a permutation of 512");
+static inline size_t span_page(const struct span *s) { return page_index(span_chunk(s), s->base); }
+_Static_assert(DESCRIPTOR_SLOTS <= XFREE_WORDS, "span_xfree's spread of the words is one to one");
 static inline _Atomic uint64_t *span_xfree(struct span *s) {
-  struct chunk *c = chunk_of(s);
+  struct chunk *c = span_chunk(s);
   size_t i = (size_t)(s - c->spans);
-  return &c->xfree[(i % 64) * 8 + i / 64];
+  return &c->xfree[(i % 64) * 9 + i / 64];
 }
 
 /* ---- huge block --------------------------------------------------------
@@ -459,7 +477,8 @@ static inline unsigned size_class(size_t n) { return class_of_size[(n + 15) >> 4
 
 /* ---- os.c --------------------------------------------------------------- */
 void *os_map(size_t size, bool hugetlb) internal;
-void *os_map_aligned(size_t size, size_t align, size_t offset, bool hugetlb) internal;
+void *os_map_aligned(size_t size, size_t align, size_t offset) internal;
+bool os_map_at(void *p, size_t size) internal;
 void os_unmap(void *p, size_t size) internal;
 void os_decommit(void *p, size_t size) internal;
 void os_protect(void *p, size_t size, bool accessible) internal;

@@ -66,12 +66,23 @@ void *os_map(size_t size, bool hugetlb) {
   return p;
 }
 
-/* A mapping of `size` bytes at base, with base 2 MiB aligned and
- * (base + offset) a multiple of align (a power of two >= 2 MiB; offset a
- * multiple of 2 MiB). Maps the slack needed and trims both ends. */
-void *os_map_aligned(size_t size, size_t align, size_t offset, bool hugetlb) {
-  if (hugetlb && offset == 0 && align == CHUNK_SIZE) return os_map(size, true);
-  if (hugetlb) return NULL;
+/* Normal pages at exactly [p, p + size), where nothing is mapped yet; false
+ * if something is (or the kernel, before 4.17, took the flag for a hint). */
+bool os_map_at(void *p, size_t size) {
+  int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE;
+  void *q = mmap(p, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+  if (q == p) {
+    os_name(p, size);
+    return true;
+  }
+  if (q != MAP_FAILED) os_unmap(q, size);
+  return false;
+}
+
+/* A mapping of `size` bytes at base, with (base + offset) a multiple of
+ * align (a power of two >= 2 MiB; offset a multiple of the page size, below
+ * size). Maps the slack needed and trims both ends. */
+void *os_map_aligned(size_t size, size_t align, size_t offset) {
   if (size > SIZE_MAX - align) return NULL;
   size_t total = size + align;
   char *raw = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -40,7 +40,7 @@ static void gather_chunk(struct chunk *c, void *arg) {
     }
     i += s->npages;
   }
-  g->st->resident_bytes += os_resident(c, CHUNK_SIZE);
+  g->st->resident_bytes += os_resident(c, CHUNK_MAPPING);
 }
 
 static void gather_huge(struct huge_header *h, void *arg) {

@@ -246,7 +246,7 @@ static void test_chunk_returned_whole(void **state) {
   assert_true(mid.cached_chunks >= 1);
   backend_decay(true);
   assert_int_equal(arena_stats_get(&after), 0);
-  assert_int_equal(chunk_map[(uintptr_t)c >> CHUNK_SHIFT], MAP_NONE);
+  assert_int_equal(chunk_map[(uintptr_t)chunk_data(c) >> CHUNK_SHIFT], MAP_NONE);
   assert_true(after.mapped_bytes + CHUNK_SIZE <= mid.mapped_bytes);
   assert_true(after.os_unmaps > mid.os_unmaps);
 }
@@ -278,6 +278,45 @@ static void test_descriptors_recycled(void **state) {
   assert_int_equal(arena_check(), 0);
 }
 
+/* All 512 pages of a chunk serve runs (its header lies below them): a block
+ * that filled a chunk and shrank to 1 MiB leaves room for a second 1 MiB
+ * block; and a chunk of 512 one-page runs has a descriptor for each. */
+static void test_chunk_pages_all_usable(void **state) {
+  (void)state;
+  assert_int_equal(USABLE_PAGES, CHUNK_PAGES - 2 * GUARD_PAGES);
+  backend_decay(true);
+  size_t whole = (USABLE_PAGES - GUARD_PAGES) * PAGE_SIZE, half = LARGE_MAX;
+  void *p = backend_alloc_large(whole, PAGE_SIZE, whole, false, true);
+  assert_non_null(p);
+  struct chunk *c = chunk_of(p);
+  struct span *s = run_of(p);
+  assert_true(backend_resize_large(s, half, half));
+  struct span *rest = c->pagemap[FIRST_PAGE + s->npages];
+  assert_int_equal(rest->kind, SPAN_FREE);
+  assert_true(rest->npages * PAGE_SIZE >= LARGE_MAX);
+  backend_free_large(s);
+
+  /* enough to fill the other tests' chunks' free pages, then a new chunk */
+  enum { N = 3 * CHUNK_PAGES };
+  static void *pages[N];
+  for (size_t i = 0; i < N; i++) {
+    pages[i] = backend_alloc_large(PAGE_SIZE, PAGE_SIZE, PAGE_SIZE, false, true);
+    assert_non_null(pages[i]);
+  }
+  struct chunk *last = chunk_of(pages[N - 1]);
+  size_t in_last = 0;
+  for (size_t i = 0; i < N; i++) in_last += chunk_of(pages[i]) == last;
+  /* the chunk taken before the last one holds nothing but these pages */
+  struct chunk *filled = chunk_of(pages[N - 1 - in_last]);
+  size_t in_filled = 0;
+  for (size_t i = 0; i < N; i++) in_filled += chunk_of(pages[i]) == filled;
+  assert_int_equal(in_filled, USABLE_PAGES); /* one descriptor per page, and the header's */
+  assert_int_equal(filled->free_pages, 0);
+  assert_int_equal(arena_check(), 0);
+  for (size_t i = 0; i < N; i++) backend_free_large(run_of(pages[i]));
+  assert_int_equal(arena_check(), 0);
+}
+
 /* The xfree words of neighbouring descriptors, which are often in use at
  * once by different threads, lie on different cache lines; every descriptor
  * has a word of its own. */
@@ -285,13 +324,13 @@ static void test_xfree_words_spread(void **state) {
   (void)state;
   void *p = arena_malloc(64);
   struct chunk *c = chunk_of(p);
-  static bool taken[CHUNK_PAGES];
-  for (size_t k = 0; k < CHUNK_PAGES; k++) {
+  static bool taken[XFREE_WORDS];
+  for (size_t k = 0; k < DESCRIPTOR_SLOTS; k++) {
     size_t w = (size_t)(span_xfree(&c->spans[k]) - c->xfree);
-    assert_true(w < CHUNK_PAGES);
+    assert_true(w < XFREE_WORDS);
     if (taken[w]) fail_msg("descriptors share xfree word %zu", w);
     taken[w] = true;
-    if (k % 64 != 63 &&
+    if (k % 64 != 63 && k + 1 < DESCRIPTOR_SLOTS &&
         (uintptr_t)span_xfree(&c->spans[k]) / 64 == (uintptr_t)span_xfree(&c->spans[k + 1]) / 64)
       fail_msg("descriptors %zu and %zu have their xfree words on one line", k, k + 1);
   }
@@ -376,12 +415,19 @@ static void test_trim_before_growth(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_class_table),          cmocka_unit_test(test_class_geometry),
-      cmocka_unit_test(test_block_bound),          cmocka_unit_test(test_recarve_whole),
-      cmocka_unit_test(test_span_lists),           cmocka_unit_test(test_coalescing),
-      cmocka_unit_test(test_large_grows_in_place), cmocka_unit_test(test_chunk_returned_whole),
-      cmocka_unit_test(test_huge_cache_halves),    cmocka_unit_test(test_trim_before_growth),
-      cmocka_unit_test(test_descriptors_recycled), cmocka_unit_test(test_xfree_words_spread),
+      cmocka_unit_test(test_class_table),
+      cmocka_unit_test(test_class_geometry),
+      cmocka_unit_test(test_block_bound),
+      cmocka_unit_test(test_recarve_whole),
+      cmocka_unit_test(test_span_lists),
+      cmocka_unit_test(test_coalescing),
+      cmocka_unit_test(test_large_grows_in_place),
+      cmocka_unit_test(test_chunk_returned_whole),
+      cmocka_unit_test(test_huge_cache_halves),
+      cmocka_unit_test(test_trim_before_growth),
+      cmocka_unit_test(test_descriptors_recycled),
+      cmocka_unit_test(test_xfree_words_spread),
+      cmocka_unit_test(test_chunk_pages_all_usable),
       cmocka_unit_test(test_aligned_small_waste), /* last: leaves spans of many classes */
   };
   return cmocka_run_group_tests_name("internal", tests, NULL, NULL);
