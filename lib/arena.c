@@ -455,7 +455,9 @@ static void *refill(size_t size) {
     }
   }
   span_set_bias(s, -1); /* current: free's counter never reaches 0 here */
-  if (s->free == OFFSET_END) span_collect_xfree(s);
+  /* An emptied span of big blocks forgot them (span_relink): carving here
+   * spares the pop below a second pass through refill. */
+  if (s->free == OFFSET_END && !span_collect_xfree(s)) span_carve(s);
   arena_set_current(a, c, s);
   COUNT(a->counters.refills[c], 1);
   return small_pop(a, size);
