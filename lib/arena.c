@@ -675,11 +675,11 @@ static bool release_empty_spans(struct arena *a, size_t keep) {
  * large block this thread keeps, and each current span found empty by this
  * call and the one before (all of them when `all`: out of memory). Returns
  * whether there was any. Without this a program whose big blocks come and go
- * holds an empty span of each class it used, up to 512 KiB each: gcc's trace
- * kept 6 MiB of them while the heap grew beside. A current span is empty for
- * a moment in a program that cycles through it (a vector growing through the
- * classes frees its last block just before it takes the next), hence the
- * second look. */
+ * holds an empty span of each class it used, up to 256 KiB each (512 KiB
+ * then): gcc's trace kept 6 MiB of them while the heap grew beside. A
+ * current span is empty for a moment in a program that cycles through it (a
+ * vector growing through the classes frees its last block just before it
+ * takes the next), hence the second look. */
 bool arena_trim(bool all) {
   struct arena *a = thread_arena;
   if (a == &empty_arena) return false;
