@@ -386,7 +386,7 @@ static void test_huge_cache_halves(void **state) {
  * nothing. */
 static void test_trim_before_growth(void **state) {
   (void)state;
-  const size_t big = 60 * 1024; /* a class of 4-block spans of 60 pages */
+  const size_t big = 60 * 1024; /* a class of 4-block spans of 61 pages */
   const unsigned cls = size_class(big);
   const size_t span_bytes = (size_t)classes[cls].span_pages * PAGE_SIZE;
   const uint32_t n_blocks = classes[cls].capacity; /* one span's worth */
