@@ -265,9 +265,19 @@ static void *realloc_block(void *p, size_t size) {
     break;
   case BLOCK_LARGE:
     if (size > SMALL_REQUEST_MAX && size <= LARGE_MAX && backend_resize_large(b.span, size, size)) return p;
+    /* Growing further, it is a buffer: in a mapping of its own it grows
+     * without copying again (see backend_realloc_maps). */
+    if (size > b.usable && backend_realloc_maps(size)) {
+      void *q = backend_alloc_huge(size, MIN_ALIGN, size, false);
+      if (q) {
+        backend_move_large(b.span, q, b.usable);
+        arena_free(p);
+        return q;
+      }
+    }
     break;
   case BLOCK_HUGE:
-    if (size > LARGE_MAX) {
+    if (size >= REALLOC_MAP_MIN) {
       void *q = backend_resize_huge(b.huge, size, size);
       if (q) return q;
     }

@@ -31,6 +31,10 @@ static struct chunk *cached_chunks; /* empty chunks, newest first */
 static struct huge_header *live_huge;
 static struct huge_header *cached_huge; /* freed huge mappings, by address, touching ones merged */
 static uint64_t cached_huge_bytes;
+/* Like glibc's dynamic mmap threshold: a realloc that moves a large block
+ * of at least this size puts it in a mapping of its own; a freed one raises
+ * it past its size (backend_free_huge). Relaxed: a late view moves one block. */
+static _Atomic size_t realloc_map_min = REALLOC_MAP_MIN;
 static uint64_t active_bytes; /* pages in use by spans and large blocks, huge bytes */
 static uint64_t last_decay_ms;
 
@@ -519,6 +523,37 @@ void backend_free_stashed(struct span *s) {
   backend_unlock();
 }
 
+/* A buffer that realloc must move to grow past REALLOC_MAP_MIN goes to a
+ * mapping of its own, where it grows in place (the mapping reserves room, then
+ * mremap) and whose pages a free gives back, as glibc's do: ls -l grows one
+ * to 650 KB, and its copy from run to run left 330 KB of freed pages
+ * resident. Once such a block is freed, blocks up to its size stay in
+ * chunks: a program that grows buffers in a loop reuses their runs without
+ * a system call or a page fault. */
+bool backend_realloc_maps(size_t size) {
+  return size >= atomic_load_explicit(&realloc_map_min, memory_order_relaxed);
+}
+
+/* Copies the first n bytes of large block s to dst, giving back each 64 KiB
+ * of s's pages once copied (unless they are on a huge page), so that the
+ * block and its copy are never resident whole at once: a page that glibc's
+ * mremap would move is here copied and its source dropped. */
+void backend_move_large(struct span *s, char *dst, size_t n) {
+  const size_t step = (size_t)64 << 10;
+  bool discard = !span_chunk(s)->hugepage;
+  char *src = s->user, *end = s->user + n, *last = s->base + (size_t)s->npages * PAGE_SIZE;
+  for (char *piece = s->base; piece < last; piece += step) {
+    char *stop = piece + step < last ? piece + step : last;
+    if (src < end && stop > src) { /* an aligned block's user pointer may lie pieces in */
+      size_t k = (size_t)((stop < end ? stop : end) - src);
+      memcpy(dst, src, k);
+      dst += k;
+      src += k;
+    }
+    if (discard) os_decommit(piece, (size_t)(stop - piece));
+  }
+}
+
 /* Grows a large block into the free run after it, or gives back its tail. */
 bool backend_resize_large(struct span *s, size_t new_size, size_t requested) {
   if (GUARD_PAGES) return false; /* the guard page would have to move: realloc moves instead */
@@ -686,7 +721,7 @@ static struct huge_header *huge_from_cache(size_t map_size, size_t *dirty) {
   *dirty = h->map_size;
   if (h->map_size <= 2 * map_size) return h; /* resident already: a bigger block costs nothing more */
   size_t take = (map_size + CHUNK_MASK) & ~CHUNK_MASK;
-  if (h->map_size - take >= CHUNK_SIZE) {
+  if (h->map_size >= take + CHUNK_SIZE) {
     struct huge_header *rest = (struct huge_header *)((char *)h + take);
     rest->magic = HUGE_MAGIC ^ (uintptr_t)rest;
     rest->map_size = h->map_size - take;
@@ -841,7 +876,10 @@ void backend_free_huge(struct huge_header *h) {
   backend_lock();
   huge_unlink(h);
   h->live = 0;
-  bool cacheable = h->user == (char *)h + HUGE_OFFSET && h->map_size <= options.huge_cache;
+  bool grown = h->requested <= LARGE_MAX; /* only realloc makes a huge block this small */
+  if (grown && h->requested >= atomic_load_explicit(&realloc_map_min, memory_order_relaxed))
+    atomic_store_explicit(&realloc_map_min, h->requested + 1, memory_order_relaxed);
+  bool cacheable = !grown && h->user == (char *)h + HUGE_OFFSET && h->map_size <= options.huge_cache;
   if (cacheable) {
     h->freed_ms = os_now_ms();
     huge_cache_insert(h);
@@ -869,7 +907,7 @@ void *backend_resize_huge(struct huge_header *h, size_t new_size, size_t request
   size_t want = (off + new_size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
   size_t have = h->map_size;
   char *base = (char *)h;
-  if (want <= have && want >= have / 2) {
+  if (want <= have && (want >= have / 2 || requested > h->requested)) {
     bool grows = requested > h->requested;
     backend_lock();
     backend_stats.huge_requested += requested - h->requested;

@@ -94,6 +94,8 @@
 
 /* Largest request served from a size class. */
 #define SMALL_REQUEST_MAX (SMALL_MAX - CANARY_SIZE)
+/* realloc keeps a block of at least this many bytes in its own mapping */
+#define REALLOC_MAP_MIN ((size_t)128 << 10)
 
 /* ---- chunk map: which 2 MiB regions are ours (os.c) ----------------------
  * One byte per 2 MiB of address space (64 MiB of reserved, lazily touched
@@ -551,6 +553,8 @@ void backend_large_stash(struct span *s) internal;
 void *backend_large_unstash(struct span *s, size_t size, bool zero) internal;
 void backend_free_stashed(struct span *s) internal;
 bool backend_resize_large(struct span *s, size_t new_size, size_t requested) internal;
+void backend_move_large(struct span *s, char *dst, size_t n) internal;
+bool backend_realloc_maps(size_t size) internal;
 void *backend_alloc_huge(size_t size, size_t align, size_t requested, bool zero) internal;
 void backend_free_huge(struct huge_header *h) internal;
 void *backend_resize_huge(struct huge_header *h, size_t new_size, size_t requested) internal;

@@ -174,6 +174,83 @@ static void test_large_grows_in_place(void **state) {
   arena_free(guard);
 }
 
+static uint8_t map_kind(const void *p) {
+  return chunk_map[((uintptr_t)p >> CHUNK_SHIFT) & (CHUNK_MAP_ENTRIES - 1)];
+}
+
+static void fill(unsigned char *p, size_t n, unsigned seed) {
+  for (size_t i = 0; i < n; i++) p[i] = (unsigned char)(i * 7 + seed);
+}
+
+static void expect_filled(const unsigned char *p, size_t n, unsigned seed) {
+  for (size_t i = 0; i < n; i++)
+    if (p[i] != (unsigned char)(i * 7 + seed)) fail_msg("byte %zu of %zu lost", i, n);
+}
+
+/* A large block that realloc must move to grow past 128 KiB goes to a mapping
+ * of its own, with its old pages given back as they are copied, and grows
+ * there without moving. Once such a block is freed (unmapped, not cached),
+ * blocks of its size stay in chunks; a cached range smaller than 2 MiB serves
+ * a grown block (its cut used to underflow). */
+static void test_realloc_own_mapping(void **state) {
+  (void)state;
+  const size_t small = 100 << 10, mid = 300 << 10, big = 600 << 10;
+  unsigned char *p = arena_malloc(small), *blocker = arena_malloc(small);
+  assert_non_null(p);
+  assert_non_null(blocker);
+  fill(p, small, 1);
+  char *old_pages = run_of(p)->base;
+  assert_ptr_equal(run_of(blocker)->base,
+                   old_pages + (size_t)run_of(p)->npages * PAGE_SIZE); /* no room to grow */
+  unsigned char *q = arena_realloc(p, mid);
+  assert_non_null(q);
+  expect_filled(q, small, 1);
+  assert_int_equal(map_kind(q), MAP_HUGE);
+  assert_int_equal(os_resident(old_pages, small), 0);
+  fill(q, mid, 2);
+  unsigned char *r = arena_realloc(q, big);
+  assert_ptr_equal(r, q);
+  expect_filled(r, mid, 2);
+  uint64_t mapped = backend_stats.mapped, cached = backend_cached_huge_bytes();
+  arena_free(r);
+  assert_true(backend_stats.mapped < mapped);
+  assert_int_equal(backend_cached_huge_bytes(), cached);
+
+  p = arena_malloc(small);
+  assert_non_null(p);
+  fill(p, small, 3);
+  q = arena_realloc(p, big); /* no longer above the threshold */
+  assert_non_null(q);
+  assert_int_equal(map_kind(q), MAP_CHUNK);
+  expect_filled(q, small, 3);
+  arena_free(q);
+
+  backend_decay(true);
+  unsigned char *h = arena_malloc((size_t)8 << 20);
+  assert_non_null(h);
+  h = arena_realloc(h, (size_t)3 << 19); /* 1.5 MiB: its mapping is trimmed */
+  assert_non_null(h);
+  arena_free(h);
+  assert_true(backend_cached_huge_bytes() > 0 && backend_cached_huge_bytes() < CHUNK_SIZE);
+  p = arena_aligned_alloc((size_t)128 << 10, small); /* its user pointer may lie pages into its run */
+  assert_non_null(p);
+  fill(p, small, 6);
+  q = arena_realloc(p, big + PAGE_SIZE);
+  assert_non_null(q);
+  assert_int_equal(map_kind(q), MAP_HUGE);
+  expect_filled(q, small, 6);
+  assert_true(backend_cached_huge_bytes() < CHUNK_SIZE); /* what is left of the range, if anything */
+  fill(q, big + PAGE_SIZE, 4);
+  h = arena_malloc((size_t)4 << 20);
+  assert_non_null(h);
+  memset(h, 5, (size_t)4 << 20);
+  expect_filled(q, big + PAGE_SIZE, 4);
+  assert_int_equal(arena_check(), 0);
+  arena_free(h);
+  arena_free(q);
+  arena_free(blocker);
+}
+
 /* An aligned small request takes an aligned class at most twice its size, or
  * a page run: the padded classes (64-byte aligned) must not send a 4 KiB
  * request with 4 KiB alignment up to the 64 KiB class. */
@@ -424,6 +501,7 @@ int main(void) {
       cmocka_unit_test(test_span_lists),
       cmocka_unit_test(test_coalescing),
       cmocka_unit_test(test_large_grows_in_place),
+      cmocka_unit_test(test_realloc_own_mapping), /* first to grow a buffer past 128 KiB */
       cmocka_unit_test(test_chunk_returned_whole),
       cmocka_unit_test(test_huge_cache_halves),
       cmocka_unit_test(test_trim_before_growth),
