@@ -355,11 +355,16 @@ void span_event(struct arena *a, struct span *s) {
     }
     span_set_bias(s, 0);
     span_list_push(partial, s, LIST_PARTIAL);
-    return;
+    if (s->used) return;
+    /* A span of one block (bias 0 while full) is empty when it comes back. */
   }
   span_list_remove(partial, s);
   size_t bytes = (size_t)s->npages * PAGE_SIZE;
-  if (a->empty_bytes + bytes <= ARENA_EMPTY_CACHE_MAX) {
+  /* A span that stayed small (capped) is not kept: its class, used past
+   * it, takes whole spans now, and its pages serve them better in the back
+   * end (64 blocks of 64 KiB would hold 4 MiB and one span, one more than
+   * the cache keeps, and cycle that one through the back end). */
+  if (s->capacity == classes[s->size_class].capacity && a->empty_bytes + bytes <= ARENA_EMPTY_CACHE_MAX) {
     a->empty_bytes += bytes;
     span_relink(s);
     span_list_push_tail(partial, s, LIST_PARTIAL);
@@ -443,10 +448,16 @@ static void *refill(size_t size) {
     if (s->free == OFFSET_END) span_collect_local(s);
   } else {
     if (!(s = reclaim(a, c))) {
-      s = backend_alloc_span(c, a->owner_word, false);
-      if (!s && arena_trim(false)) s = backend_alloc_span(c, a->owner_word, false);
-      if (!s) s = backend_alloc_span(c, a->owner_word, true);
-      if (!s && arena_trim(true)) s = backend_alloc_span(c, a->owner_word, true);
+      /* A class's first span in this arena starts at its first carve and
+       * grows into the pages after it (span_carve): a thread that uses a
+       * class a few times then holds a few pages, placed where earlier
+       * threads wrote. Later spans, of classes the thread keeps using, are
+       * whole. */
+      uint32_t pages = a->counters.refills[c] ? classes[c].span_pages : span_first_pages(c);
+      s = backend_alloc_span(c, pages, a->owner_word, false);
+      if (!s && arena_trim(false)) s = backend_alloc_span(c, pages, a->owner_word, false);
+      if (!s) s = backend_alloc_span(c, pages, a->owner_word, true);
+      if (!s && arena_trim(true)) s = backend_alloc_span(c, pages, a->owner_word, true);
       if (!s) {
         errno = ENOMEM;
         return NULL;

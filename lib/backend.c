@@ -2,11 +2,15 @@
  * blocks. One lock protects all of it; the small-block fast paths never come
  * here.
  *
- * Placement: a request for n pages takes the smallest size bin that can hold
- * it and, within the bin, the run in the fullest chunk. Taking from fuller
- * chunks lets the emptier ones drain. Spans are carved from the run's tail,
+ * Placement: a request for n pages goes where it covers the most pages that
+ * were written before (chunk.written: resident already, so reusing them
+ * costs no RSS and no page fault), among the runs of the smallest size bins
+ * that can hold it; ties go to the smallest bin, then to the fullest chunk,
+ * which lets the emptier ones drain. Spans are carved from a run's tail,
  * large blocks from its head, so that a large block has free pages after it
- * to grow into (see carve).
+ * to grow into. A span that starts small (a class's first in its arena)
+ * grows in place as it is carved; whole spans and large blocks leave it the
+ * room where they can (find_run).
  *
  * Release: a freed run merges with free neighbours at once (boundary tags in
  * the page map). A chunk that becomes empty goes to a cache of empty chunks;
@@ -290,66 +294,184 @@ static void chunk_to_cache(struct chunk *c) {
   backend_stats.cached_chunks++;
 }
 
+static uint32_t pages_for(size_t bytes) { return (uint32_t)((bytes + PAGE_SIZE - 1) / PAGE_SIZE); }
+
+/* ---- written pages -------------------------------------------------------
+ * chunk.written says which pages may be resident (see struct chunk). Pages
+ * count as written when they come back: a span's below its highest carve
+ * point, a large block's whole. Placement then prefers them. */
+static void mark_written(struct chunk *c, size_t first, size_t n) {
+  for (size_t i = first; i < first + n; i++) c->written[i / 64] |= (uint64_t)1 << (i % 64);
+}
+
+static uint32_t count_written(const struct chunk *c, size_t first, size_t n) {
+  uint32_t k = 0;
+  for (size_t i = first; i < first + n;) {
+    size_t bits = 64 - i % 64 < first + n - i ? 64 - i % 64 : first + n - i;
+    uint64_t w = c->written[i / 64] >> (i % 64);
+    if (bits < 64) w &= ((uint64_t)1 << bits) - 1;
+    /* Bit count without the POPCNT instruction, which the baseline x86-64
+     * lacks (the builtin would be a library call). */
+    w -= (w >> 1) & 0x5555555555555555ull;
+    w = (w & 0x3333333333333333ull) + ((w >> 2) & 0x3333333333333333ull);
+    w = (w + (w >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    k += (uint32_t)((w * 0x0101010101010101ull) >> 56);
+    i += bits;
+  }
+  return k;
+}
+
 /* ---- page runs ----------------------------------------------------------- */
 
-/* Takes n pages from run r, from its tail (small spans) or its head (large
- * blocks); returns the new run's descriptor with every page-map entry of its
- * pages pointing at it. A large block taken from the head has the rest of
- * the run after it, so realloc can grow it in place, while spans come from
- * the other end. Stale page-map entries inside free runs may point at any
- * descriptor, live or dead: every lookup bounds the offset by the run it
+/* Takes pages [at, at + n) of run r; what is left on either side stays a free
+ * run. Returns the new run's descriptor with every page-map entry of its
+ * pages pointing at it. Stale page-map entries inside free runs may point at
+ * any descriptor, live or dead: every lookup bounds the offset by the run it
  * finds (limit, user pointer), and coalescing reads only boundary tags. */
-static struct span *carve(struct span *r, uint32_t n, bool head) {
+static struct span *carve(struct span *r, size_t at, uint32_t n) {
   struct chunk *c = span_chunk(r);
-  size_t first = span_page(r);
+  size_t first = span_page(r), end = first + r->npages;
   bool fresh = r->fresh;
   run_remove(r);
   struct span *s = r;
-  if (r->npages > n && head) {
-    make_free_run(c, descriptor_new(c), first + n, r->npages - n, fresh);
-  } else if (r->npages > n) {
-    r->npages -= n;
-    c->pagemap[first + r->npages - 1] = r;
+  if (at > first) { /* r keeps the pages before the new run */
+    r->npages = (uint32_t)(at - first);
+    c->pagemap[at - 1] = r;
     run_insert(r);
-    first += r->npages;
     s = descriptor_new(c);
   }
+  if (at + n < end) make_free_run(c, descriptor_new(c), at + n, (uint32_t)(end - at - n), fresh);
   descriptor_retire(s);
   s->npages = n;
-  s->base = page_addr(c, first);
+  s->base = page_addr(c, at);
   s->fresh = fresh;
   s->list = LIST_NONE;
   s->next = s->prev = NULL;
-  for (size_t i = 0; i < n; i++) c->pagemap[first + i] = s;
+  for (size_t i = at; i < at + n; i++) c->pagemap[i] = s;
   c->free_pages -= n;
   note_active((int64_t)n * (int64_t)PAGE_SIZE);
   if (in_hugepage_phase() && !c->hugepage && chunk_dense(c)) chunk_make_huge(c);
   return s;
 }
 
-static struct span *find_run(uint32_t n) {
-  for (unsigned b = run_bin(n); b < NUM_RUN_BINS; b++) {
-    uint64_t mask = run_bin_bitmap & (~(uint64_t)0 << b);
-    if (!mask) return NULL;
-    b = (unsigned)__builtin_ctzll(mask);
-    struct span *best = NULL;
-    int scanned = 0;
-    for (struct span *r = run_bins[b]; r && scanned < RUN_BIN_SCAN; r = r->next, scanned++) {
-      if (r->npages < n) continue;
-      if (!best || span_chunk(r)->free_pages < span_chunk(best)->free_pages) best = r;
+/* A place for a request: pages [at, at + pages) of run `run`. */
+struct placement {
+  struct span *run;
+  size_t at;
+  uint32_t score; /* placement_score */
+};
+
+/* pages wanted; lead: those written first; room: free pages wanted after
+ * them (a span that starts small grows there); head: at a run's head (large
+ * blocks, which realloc may grow) rather than at its tail. */
+struct run_request {
+  uint32_t pages, lead, room;
+  bool head;
+};
+
+/* Pages that the small span ending just before page p may still grow into
+ * (backend_grow_span). */
+static uint32_t growth_room(struct chunk *c, size_t p) {
+  if (p == FIRST_PAGE) return 0;
+  const struct span *s = c->pagemap[p - 1];
+  if (s->kind != SPAN_SMALL || s->capped) return 0;
+  uint32_t whole = classes[s->size_class].span_pages;
+  return s->npages < whole ? whole - s->npages : 0;
+}
+
+#define PLACE_CLEAR ((uint32_t)1 << 30) /* above any count of written pages */
+
+/* How good placing q at page `at` of a run is: written pages among its
+ * first q->lead, then among all its pages; above both, for a request without
+ * room of its own (a whole span, a large block), whether it keeps clear of
+ * the pages below lo, which the run holds as the room of the growing span
+ * before it. A span that starts small takes a hole of written pages rather
+ * than room to grow: a thread that uses its class a few times does not need
+ * the room, and one that uses it more takes whole spans next. */
+static uint32_t placement_score(const struct chunk *c, size_t at, size_t lo, const struct run_request *q) {
+  uint32_t n = q->pages;
+  uint32_t score = at >= lo || q->room ? PLACE_CLEAR : 0;
+  if (c->hugepage) return score + q->lead * (n + 1) + n; /* every page resident */
+  return score + count_written(c, at, q->lead) * (n + 1) + count_written(c, at, n);
+}
+
+/* chunk.written's word k, limited to pages [low, end). */
+static uint64_t written_word(const struct chunk *c, size_t k, size_t low, size_t end) {
+  if (k * 64 >= end || k * 64 + 64 <= low) return 0;
+  uint64_t w = c->written[k];
+  if (low > k * 64) w &= ~(uint64_t)0 << (low - k * 64);
+  if (end < k * 64 + 64) w &= ((uint64_t)1 << (end - k * 64)) - 1;
+  return w;
+}
+
+static struct placement place_in_run(struct span *r, const struct run_request *q) {
+  struct chunk *c = span_chunk(r);
+  uint32_t n = q->pages;
+  size_t first = span_page(r), end = first + r->npages, last = end - n; /* last start that fits */
+  size_t lo = first + growth_room(c, first), low = lo < last ? lo : last;
+  size_t at = q->head ? low : last >= lo + q->room ? last - q->room : low;
+  struct placement best = {r, at, placement_score(c, at, lo, q)};
+  if (c->hugepage) return best;
+  /* Other starts worth a look: where a stretch of written pages begins, or
+   * where one ends (the request's last page on its last page). */
+  int tried = 0;
+  uint64_t prev = 0, w = written_word(c, low / 64, low, end);
+  for (size_t k = low / 64; k <= (end - 1) / 64 && tried < 16; k++) {
+    uint64_t next = written_word(c, k + 1, low, end);
+    uint64_t starts = w & ~(w << 1 | prev >> 63), ends = w & ~(w >> 1 | next << 63);
+    for (uint64_t edges = starts | ends; edges && tried < 16; edges &= edges - 1, tried++) {
+      size_t i = k * 64 + (size_t)__builtin_ctzll(edges);
+      if (starts >> (i % 64) & 1)
+        at = i < last ? i : last;
+      else
+        at = i + 1 >= low + n ? i + 1 - n : low;
+      uint32_t score = placement_score(c, at, lo, q);
+      if (score > best.score) best = (struct placement){r, at, score};
     }
-    if (best) return best;
+    prev = w;
+    w = next;
   }
-  return NULL;
+  return best;
+}
+
+/* The best placement (placement_score) among up to RUN_SCAN runs, from the
+ * smallest bin that can hold the request upwards; ties go to the smaller
+ * bin, then to the fuller chunk. NULL run: none holds it. */
+#define RUN_SCAN 24
+static struct placement find_run(const struct run_request *q) {
+  uint32_t n = q->pages, lead = q->lead;
+  struct placement best = {NULL, 0, 0};
+  unsigned best_bin = 0;
+  int scanned = 0;
+  for (unsigned b = run_bin(n); b < NUM_RUN_BINS && scanned < RUN_SCAN; b++) {
+    uint64_t mask = run_bin_bitmap & (~(uint64_t)0 << b);
+    if (!mask) break;
+    b = (unsigned)__builtin_ctzll(mask);
+    int in_bin = 0;
+    for (struct span *r = run_bins[b]; r && in_bin < RUN_BIN_SCAN && scanned < RUN_SCAN;
+         r = r->next, in_bin++) {
+      if (r->npages < n) continue;
+      scanned++;
+      struct placement p = place_in_run(r, q);
+      if (!best.run || p.score > best.score ||
+          (p.score == best.score && b == best_bin &&
+           span_chunk(r)->free_pages < span_chunk(best.run)->free_pages)) {
+        if (!best.run || p.score > best.score) best_bin = b;
+        best = p;
+      }
+      if (best.score == PLACE_CLEAR + lead * (n + 1) + n) return best;
+    }
+  }
+  return best;
 }
 
 static void decay_locked(bool force);
 
 /* grow: whether a new chunk may be mapped when no run and no cached chunk
  * holds n pages (callers first ask without, see arena_trim). */
-static struct span *alloc_run(uint32_t n, bool head, bool grow) {
-  struct span *r = find_run(n);
-  if (!r) {
+static struct span *alloc_run(const struct run_request *q, bool grow) {
+  struct placement p = find_run(q);
+  if (!p.run) {
     struct chunk *c = chunk_from_cache();
     if (!c && !grow) return NULL;
     if (!c) c = chunk_new();
@@ -360,9 +482,10 @@ static struct span *alloc_run(uint32_t n, bool head, bool grow) {
       c = chunk_new();
     }
     if (!c) return NULL;
-    r = c->pagemap[FIRST_PAGE];
+    p.run = c->pagemap[FIRST_PAGE];
+    p.at = q->head ? FIRST_PAGE : END_PAGE - q->pages - q->room;
   }
-  return carve(r, n, head);
+  return carve(p.run, p.at, q->pages);
 }
 
 /* Returns pages [first, first + n) of c to the free runs, merged with free
@@ -443,19 +566,68 @@ void backend_decay(bool force) {
   backend_unlock();
 }
 
+/* Gives run s the first `take` pages of the free run after it. */
+static void extend_run(struct span *s, uint32_t take) {
+  struct chunk *c = span_chunk(s);
+  size_t end = span_page(s) + s->npages;
+  struct span *r = c->pagemap[end];
+  uint32_t left = r->npages - take;
+  bool fresh = r->fresh;
+  run_remove(r);
+  if (left)
+    make_free_run(c, r, end + take, left, fresh);
+  else
+    descriptor_free(c, r);
+  for (size_t i = end; i < end + take; i++) c->pagemap[i] = s;
+  c->free_pages -= take;
+  note_active((int64_t)take * (int64_t)PAGE_SIZE);
+  s->npages += take;
+}
+
 /* ---- spans and large blocks --------------------------------------------- */
 
-struct span *backend_alloc_span(unsigned cls, uintptr_t owner, bool grow) {
+/* A span goes where a whole one would, at a run's tail, written pages first
+ * for its first block; one that starts smaller leaves the rest of the whole
+ * span's pages free after it, to grow into. */
+struct span *backend_alloc_span(unsigned cls, uint32_t pages, uintptr_t owner, bool grow) {
+  uint32_t lead = pages_for(classes[cls].block_size);
+  struct run_request q = {pages, lead < pages ? lead : pages, classes[cls].span_pages - pages, false};
   backend_lock();
   decay_locked(false);
-  struct span *s = alloc_run(classes[cls].span_pages, false, grow);
+  struct span *s = alloc_run(&q, grow);
   if (s) span_describe_small(s, cls, owner);
   backend_unlock();
   return s;
 }
 
-void backend_free_span(struct span *s) {
+/* Grows small span s in place, into the free run after it, towards `blocks`
+ * blocks (at most its class's span); false when no page could be added, and
+ * then s is capped: placement no longer keeps room for it, and span_carve
+ * no longer asks. Written under the lock, which growth_room reads under. */
+bool backend_grow_span(struct span *s, uint32_t blocks) {
+  const struct class_info *ci = &classes[s->size_class];
+  struct chunk *c = span_chunk(s);
+  uint32_t want = blocks >= ci->capacity ? ci->span_pages : pages_for((size_t)blocks * ci->block_size);
+  bool grown = false;
   backend_lock();
+  size_t end = span_page(s) + s->npages;
+  struct span *r = end < END_PAGE ? c->pagemap[end] : NULL;
+  if (want > s->npages && r && r->kind == SPAN_FREE) {
+    uint32_t take = want - s->npages < r->npages ? want - s->npages : r->npages;
+    extend_run(s, take);
+    s->capacity = span_capacity(s->size_class, s->npages);
+    grown = true;
+  }
+  /* Whole, or its neighbour holds the pages: it stays as it is. */
+  s->capped = s->capacity == ci->capacity || !grown;
+  backend_unlock();
+  return grown;
+}
+
+void backend_free_span(struct span *s) {
+  size_t written = ((size_t)s->carved_max + PAGE_SIZE - 1) / PAGE_SIZE;
+  backend_lock();
+  mark_written(span_chunk(s), span_page(s), written < s->npages ? written : s->npages);
   release_run(span_chunk(s), s, span_page(s), s->npages, false);
   decay_locked(false);
   backend_unlock();
@@ -469,21 +641,21 @@ static void large_count(int64_t blocks, int64_t bytes, int64_t requested) {
   atomic_fetch_add_explicit(&large_requested, (uint64_t)requested, memory_order_relaxed);
 }
 
-static uint32_t pages_for(size_t bytes) { return (uint32_t)((bytes + PAGE_SIZE - 1) / PAGE_SIZE); }
-
 void *backend_alloc_large(size_t size, size_t align, size_t requested, bool zero, bool grow) {
   size_t pad = align > PAGE_SIZE ? align - PAGE_SIZE : 0;
   /* At least one byte after the aligned pointer, so that it lies in the run. */
   uint32_t n = pages_for((size ? size : 1) + pad) + GUARD_PAGES;
   backend_lock();
   decay_locked(false);
-  struct span *s = alloc_run(n, true, grow);
+  struct run_request q = {n, n, 0, true};
+  struct span *s = alloc_run(&q, grow);
   if (!s) {
     backend_unlock();
     if (grow) errno = ENOMEM;
     return NULL;
   }
   s->kind = SPAN_LARGE;
+  mark_written(span_chunk(s), span_page(s), n); /* by the program, most likely */
   s->user = (char *)(((uintptr_t)s->base + align - 1) & ~(uintptr_t)(align - 1));
   s->requested = requested;
   large_count(1, (int64_t)n * (int64_t)PAGE_SIZE, (int64_t)requested);
@@ -570,19 +742,9 @@ bool backend_resize_large(struct span *s, size_t new_size, size_t requested) {
   } else if (want > have) {
     struct span *r = first + have < END_PAGE ? c->pagemap[first + have] : NULL;
     if (r && r->kind == SPAN_FREE && have + r->npages >= want) {
-      uint32_t take = want - have;
-      uint32_t left = r->npages - take;
-      bool fresh = r->fresh;
-      run_remove(r);
-      if (left)
-        make_free_run(c, r, first + want, left, fresh);
-      else
-        descriptor_free(c, r);
-      for (size_t i = first + have; i < first + want; i++) c->pagemap[i] = s;
-      c->free_pages -= take;
-      note_active((int64_t)take * (int64_t)PAGE_SIZE);
-      s->npages = want;
-      large_count(0, (int64_t)take * (int64_t)PAGE_SIZE, 0);
+      extend_run(s, want - have);
+      mark_written(c, first + have, want - have);
+      large_count(0, (int64_t)(want - have) * (int64_t)PAGE_SIZE, 0);
     } else {
       ok = false;
     }

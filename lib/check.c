@@ -36,9 +36,8 @@ static uint32_t check_list(struct checker *k, struct span *s, uint32_t head) {
 
 static void check_small(struct checker *k, struct span *s) {
   const struct class_info *ci = &classes[s->size_class];
-  if (s->size_class >= NUM_CLASSES || s->block_size != ci->block_size || s->npages != ci->span_pages ||
-      s->capacity != ci->capacity || s->div_magic != ci->div_magic ||
-      (uint64_t)s->npages * PAGE_SIZE - (uint64_t)s->block_size * s->capacity >= s->block_size) {
+  if (s->size_class >= NUM_CLASSES || s->block_size != ci->block_size || s->npages > ci->span_pages ||
+      s->capacity != span_capacity(s->size_class, s->npages) || s->div_magic != ci->div_magic) {
     problem(k, "small span geometry does not match its class", s->base);
     return;
   }
@@ -158,7 +157,7 @@ static void check_own_arena(struct checker *k) {
       if (s->owner != a->owner_word || s->size_class != c)
         problem(k, "partial span of the wrong class or owner", s->base);
     for (s = a->full[c].head; s; s = s->next)
-      if (s->owner != a->owner_word || s->bias <= 0)
+      if (s->owner != a->owner_word || s->bias < 0 || (s->bias == 0 && s->capacity > 1)) /* 0: one block */
         problem(k, "full span of the wrong owner or unbiased", s->base);
   }
   for (struct span *s = a->filled.head; s; s = s->next)

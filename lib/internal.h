@@ -124,6 +124,10 @@ extern uint8_t chunk_map[CHUNK_MAP_ENTRIES] internal;
  *     less than one block more (none but for the padded classes, see
  *     size_class.c); limit is a multiple of block_size, at most
  *     capacity * block_size;
+ *   - capacity == span_capacity(size_class, npages), npages <= the class's
+ *     span_pages: a span may start small (its class's first_pages) and grow,
+ *     under the back-end lock and only by its owner's carving, into the free
+ *     pages after it; capped once it is whole or could not grow;
  *   - every carved block is in exactly one of: the program's hands (no mark), `free`,
  *     `local_free`, its owner arena's remote list, the free list of a reclaimed
  *     copy, a thread's foreign list (marked);
@@ -150,10 +154,12 @@ struct __attribute__((aligned(64))) span {
   int32_t bias;             /* small span: see `used` (0, -1 while current, > 0 while full) */
   uint8_t list;             /* which list the span is on (enum span_list_id) */
   uint8_t recarve;          /* span_relink forgot its carved blocks (see span_carve) */
+  uint8_t capped;           /* small span: whole, or could not grow (set under the back-end lock) */
   struct span *next, *prev; /* bin list, back-end run bin, abandoned list */
   char *user;               /* large block: the pointer handed out */
   size_t requested;         /* large block: bytes requested */
   uint32_t capacity;        /* small span: blocks it holds */
+  uint32_t carved_max;      /* small span: the highest limit since it was made (the owner's) */
   /* Second line, read by every free of the span's blocks, the owner's and
    * other threads' alike, and by malloc; written only when the span is set
    * up, carved, or changes hands. Nothing the owner writes per block may
@@ -266,6 +272,13 @@ struct chunk {
    * mostly neighbours, often of different threads' spans, and on one line
    * their remote frees would take it from each other. */
   _Atomic uint64_t xfree[XFREE_WORDS];
+  /* Bit i: page i may have been written since the chunk was mapped, so it
+   * is resident (set when a span or large block gives its pages back, for
+   * the pages it wrote; every page of a chunk on huge pages counts). The
+   * back end puts new runs on such pages first: a thread generation's spans
+   * then land where the previous one's were instead of spreading over the
+   * chunk (backend.c, placement). */
+  uint64_t written[CHUNK_PAGES / 64];
 };
 _Static_assert(sizeof(struct span) == 128, "descriptors are two cache lines");
 _Static_assert(__builtin_offsetof(struct span, requested) < 64 &&
@@ -467,6 +480,7 @@ static inline uintptr_t thread_id(void) {
 struct class_info {
   uint32_t block_size;
   uint32_t span_pages;
+  uint32_t first_pages; /* pages a span that starts small reserves (span_first_pages) */
   uint32_t capacity;
   uint64_t div_magic;
   uint32_t direct_first;  /* first index of arena.direct that maps to the class */
@@ -476,6 +490,18 @@ extern uint8_t class_of_size[(SMALL_MAX >> 4) + 1] internal; /* index (n+15)>>4 
 extern struct class_info classes[NUM_CLASSES] internal;
 void size_classes_init(void) internal;
 static inline unsigned size_class(size_t n) { return class_of_size[(n + 15) >> 4]; }
+/* Blocks of class c that a span of `pages` pages holds. A span reserves only
+ * the pages it has carved into (span_carve grows it, backend_grow_span), up
+ * to its class's span_pages, where it holds the class's capacity. */
+static inline uint32_t span_capacity(unsigned c, uint32_t pages) {
+  if (pages >= classes[c].span_pages) return classes[c].capacity;
+  uint32_t k = (uint32_t)((size_t)pages * PAGE_SIZE / classes[c].block_size);
+  return k < classes[c].capacity ? k : classes[c].capacity;
+}
+/* A span that starts small: the fewest pages that hold a block with at most
+ * an eighth of them left over (a 4160-byte block alone in 2 pages would
+ * leave half). */
+static inline uint32_t span_first_pages(unsigned c) { return classes[c].first_pages; }
 
 /* ---- os.c --------------------------------------------------------------- */
 void *os_map(size_t size, bool hugetlb) internal;
@@ -545,7 +571,7 @@ void options_init(void) internal;
 
 /* ---- backend.c ----------------------------------------------------------
  * All functions take the back-end lock themselves. */
-struct span *backend_alloc_span(unsigned cls, uintptr_t owner, bool grow) internal;
+struct span *backend_alloc_span(unsigned cls, uint32_t pages, uintptr_t owner, bool grow) internal;
 void backend_free_span(struct span *s) internal;
 void *backend_alloc_large(size_t size, size_t align, size_t requested, bool zero, bool grow) internal;
 void backend_free_large(struct span *s) internal;
@@ -586,6 +612,7 @@ void backend_each_huge(void (*fn)(struct huge_header *, void *), void *arg) inte
 void span_describe_small(struct span *s, unsigned cls, uintptr_t owner) internal;
 void span_init_small(struct span *s, struct arena *a) internal;
 bool span_carve(struct span *s) internal;
+bool backend_grow_span(struct span *s, uint32_t blocks) internal;
 void span_push_local(struct span *s, void *block) internal;
 bool span_collect_local(struct span *s) internal;
 void span_relink(struct span *s) internal;

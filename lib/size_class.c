@@ -59,6 +59,9 @@ static void define_class(unsigned c, uint32_t nominal) {
   classes[c].block_size = size;
   classes[c].span_pages = pages;
   classes[c].capacity = pages * (uint32_t)PAGE_SIZE / size;
+  uint32_t first = (size + (uint32_t)PAGE_SIZE - 1) / (uint32_t)PAGE_SIZE;
+  while (first < pages && first * (uint32_t)PAGE_SIZE % size > first * (uint32_t)PAGE_SIZE / 8) first++;
+  classes[c].first_pages = first;
   classes[c].div_magic = (uint64_t)(((unsigned __int128)1 << 64) / size) + 1; /* span_holds_block */
   uint32_t keep = FOREIGN_CLASS_BYTES / size;
   classes[c].foreign_limit = keep > FOREIGN_BLOCKS ? FOREIGN_BLOCKS : keep ? keep : 1;

@@ -15,13 +15,15 @@ void span_describe_small(struct span *s, unsigned cls, uintptr_t owner) {
   s->kind = SPAN_SMALL;
   s->size_class = (uint8_t)cls;
   s->block_size = ci->block_size;
-  s->capacity = ci->capacity;
+  s->capacity = span_capacity(cls, s->npages);
   s->div_magic = ci->div_magic;
   span_set_limit(s, 0);
+  s->carved_max = 0;
   s->free = s->local_free = OFFSET_END;
   s->used = 0;
   s->bias = 0;
   s->recarve = 0;
+  s->capped = s->capacity == classes[cls].capacity;
   atomic_store_explicit(span_xfree(s), XFREE_EMPTY, memory_order_relaxed);
   s->list = LIST_NONE;
   __atomic_store_n(&s->owner, owner, __ATOMIC_RELEASE);
@@ -57,6 +59,8 @@ bool span_carve(struct span *s) {
    * are resident): carving 8 blocks of 16 KiB one refill at a time cost a
    * refill per malloc, half the time of a batch of them. */
   if (n == 0) n = s->recarve ? s->capacity : 1;
+  if (first + n > s->capacity && !s->capped) /* grown by doubling: a few lock round trips */
+    backend_grow_span(s, first + n > 2 * s->capacity ? first + n : 2 * s->capacity);
   if (n > s->capacity - first) n = s->capacity - first;
   if (n == 0) return false;
 #ifdef ARENA_SECURE
@@ -85,6 +89,7 @@ bool span_carve(struct span *s) {
 #undef BLOCK_AT
   if (first + n == s->capacity) s->recarve = 0;
   span_set_limit(s, (first + n) * size);
+  if (s->limit > s->carved_max) s->carved_max = s->limit;
   return true;
 }
 

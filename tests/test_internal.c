@@ -1,6 +1,7 @@
 /* Unit tests of libarena's internals, linked with lib/libarena.a and reading
  * lib/internal.h: the size-class table, span lists, and the back end's
  * coalescing and chunk release. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -234,6 +235,18 @@ static void test_realloc_own_mapping(void **state) {
   assert_true(backend_cached_huge_bytes() > 0 && backend_cached_huge_bytes() < CHUNK_SIZE);
   p = arena_aligned_alloc((size_t)128 << 10, small); /* its user pointer may lie pages into its run */
   assert_non_null(p);
+  /* Fill the free run after it, if any, so that realloc must move it. */
+  struct span *aligned = run_of(p);
+  size_t next_page = span_page(aligned) + aligned->npages;
+  void *fillers[64];
+  int nfill = 0;
+  while (nfill < 64 && next_page < END_PAGE && span_chunk(aligned)->pagemap[next_page]->kind == SPAN_FREE) {
+    struct span *r = span_chunk(aligned)->pagemap[next_page];
+    fillers[nfill] = backend_alloc_large((size_t)r->npages * PAGE_SIZE, PAGE_SIZE, 1, false, false);
+    assert_non_null(fillers[nfill]);
+    nfill++;
+  }
+  assert_true(nfill < 64);
   fill(p, small, 6);
   q = arena_realloc(p, big + PAGE_SIZE);
   assert_non_null(q);
@@ -249,6 +262,7 @@ static void test_realloc_own_mapping(void **state) {
   arena_free(h);
   arena_free(q);
   arena_free(blocker);
+  for (int i = 0; i < nfill; i++) backend_free_large(run_of(fillers[i]));
 }
 
 /* An aligned small request takes an aligned class at most twice its size, or
@@ -457,6 +471,78 @@ static void test_huge_cache_halves(void **state) {
   assert_int_equal(arena_check(), 0);
 }
 
+/* Fills the free runs right after span s, so that it cannot grow; returns
+ * how many large blocks that took (in out[], at most 64). */
+static int block_growth(struct span *s, void **out) {
+  int n = 0;
+  for (size_t next = span_page(s) + s->npages;
+       n < 64 && next < END_PAGE && span_chunk(s)->pagemap[next]->kind == SPAN_FREE; n++) {
+    out[n] = backend_alloc_large((size_t)span_chunk(s)->pagemap[next]->npages * PAGE_SIZE, PAGE_SIZE, 1,
+                                 false, false);
+    if (!out[n]) break;
+  }
+  return n;
+}
+
+/* A class's first span in an arena holds only its first pages and grows in
+ * place while the pages after it are free; blocked, it stays as it is (capped)
+ * and the class's next span is whole. */
+static void *first_span_grows(void *arg) {
+  (void)arg;
+  const size_t size = 20000;
+  const unsigned c = size_class(size);
+  const struct class_info *ci = &classes[c];
+  void *p[16];
+  p[0] = arena_malloc(size);
+  struct span *s = run_of(p[0]);
+  if (s->npages != ci->first_pages || s->capacity != span_capacity(c, ci->first_pages) ||
+      s->capacity >= ci->capacity)
+    return "a class's first span did not start at its first pages";
+  size_t next = span_page(s) + s->npages;
+  struct span *after = next < END_PAGE ? span_chunk(s)->pagemap[next] : NULL;
+  bool room = after && after->kind == SPAN_FREE && after->npages >= ci->span_pages - s->npages;
+  for (uint32_t i = 1; i < ci->capacity; i++) p[i] = arena_malloc(size);
+  for (uint32_t i = 1; i < ci->capacity; i++)
+    if (room && run_of(p[i]) != s) return "a first span with room after it did not grow";
+  if (room && (s->npages != ci->span_pages || s->capacity != ci->capacity || !s->capped))
+    return "a grown span is not whole";
+  if (!room && !s->capped) return "a first span without room after it is not capped";
+  for (uint32_t i = 0; i < ci->capacity; i++) arena_free(p[i]);
+  if (arena_check()) return "heap check failed";
+
+  /* Blocked from the start: the first span of another class stays at one
+   * block, the next ones are whole. */
+  const size_t big = 65536;
+  const unsigned cb = size_class(big);
+  void *q[5], *fill[64];
+  q[0] = arena_malloc(big);
+  struct span *first = run_of(q[0]);
+  int nfill = block_growth(first, fill);
+  for (int i = 1; i < 5; i++) q[i] = arena_malloc(big);
+  if (first->capacity != span_capacity(cb, classes[cb].first_pages) || !first->capped)
+    return "a blocked first span grew";
+  struct span *whole = run_of(q[1]);
+  if (whole == first || whole->npages != classes[cb].span_pages)
+    return "the span after a capped one is not whole";
+  for (int i = 0; i < 5; i++) arena_free(q[i]);
+  /* Emptied, the capped span goes back to the back end; the whole one stays. */
+  struct arena_stats st = {.version = ARENA_STATS_VERSION, .size = sizeof st};
+  arena_stats_get(&st);
+  for (int i = 0; i < nfill; i++) backend_free_large(run_of(fill[i]));
+  if (st.classes[cb].spans != 1 || st.classes[cb].capacity != classes[cb].capacity)
+    return "an emptied capped span was kept";
+  return arena_check() ? "heap check failed" : NULL;
+}
+
+static void test_first_span_grows(void **state) {
+  (void)state;
+  pthread_t t;
+  void *err = NULL;
+  assert_int_equal(pthread_create(&t, NULL, first_span_grows, NULL), 0);
+  assert_int_equal(pthread_join(t, &err), 0);
+  if (err) fail_msg("%s", (const char *)err);
+}
+
 /* Before the heap grows, arena_trim gives back a current span found empty
  * twice in a row (once is not enough: a program cycling through a class
  * empties its span for a moment), and the back end, asked not to grow, maps
@@ -469,6 +555,11 @@ static void test_trim_before_growth(void **state) {
   const uint32_t n_blocks = classes[cls].capacity; /* one span's worth */
   void *blocks[8];
   assert_true(n_blocks <= 8);
+  /* The class's first span in this arena starts small; give it back, so
+   * that the span below is whole. */
+  arena_free(arena_malloc(big));
+  arena_trim(false);
+  arena_trim(false);
   for (uint32_t i = 0; i < n_blocks; i++) blocks[i] = arena_malloc(big);
   for (uint32_t i = 0; i < n_blocks; i++) arena_free(blocks[i]);
   struct arena_stats st = {.version = ARENA_STATS_VERSION, .size = sizeof st};
@@ -505,6 +596,7 @@ int main(void) {
       cmocka_unit_test(test_chunk_returned_whole),
       cmocka_unit_test(test_huge_cache_halves),
       cmocka_unit_test(test_trim_before_growth),
+      cmocka_unit_test(test_first_span_grows),
       cmocka_unit_test(test_descriptors_recycled),
       cmocka_unit_test(test_xfree_words_spread),
       cmocka_unit_test(test_chunk_pages_all_usable),
