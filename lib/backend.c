@@ -381,18 +381,20 @@ static uint32_t growth_room(struct chunk *c, size_t p) {
 
 #define PLACE_CLEAR ((uint32_t)1 << 30) /* above any count of written pages */
 
-/* How good placing q at page `at` of a run is: written pages among its
- * first q->lead, then among all its pages; above both, for a request without
- * room of its own (a whole span, a large block), whether it keeps clear of
- * the pages below lo, which the run holds as the room of the growing span
- * before it. A span that starts small takes a hole of written pages rather
- * than room to grow: a thread that uses its class a few times does not need
- * the room, and one that uses it more takes whole spans next. */
+/* How good placing q at page `at` of a run is. For a span that starts small
+ * (q->room): the written pages among its first q->lead, then among all its
+ * pages, so that it takes a hole of pages written before rather than room to
+ * grow (a thread that uses its class a few times does not need the room, and
+ * one that uses it more takes whole spans next). Other requests keep the
+ * dense packing of smallest bin and fullest chunk (placed by written pages
+ * too, the gcc trace took a chunk more), but keep clear of the pages below
+ * lo, which the run holds as the room of the growing span before it
+ * (PLACE_CLEAR). */
 static uint32_t placement_score(const struct chunk *c, size_t at, size_t lo, const struct run_request *q) {
   uint32_t n = q->pages;
-  uint32_t score = at >= lo || q->room ? PLACE_CLEAR : 0;
-  if (c->hugepage) return score + q->lead * (n + 1) + n; /* every page resident */
-  return score + count_written(c, at, q->lead) * (n + 1) + count_written(c, at, n);
+  if (!q->room) return at >= lo ? PLACE_CLEAR : 0;
+  if (c->hugepage) return q->lead * (n + 1) + n; /* every page resident */
+  return count_written(c, at, q->lead) * (n + 1) + count_written(c, at, n);
 }
 
 /* chunk.written's word k, limited to pages [low, end). */
@@ -411,7 +413,7 @@ static struct placement place_in_run(struct span *r, const struct run_request *q
   size_t lo = first + growth_room(c, first), low = lo < last ? lo : last;
   size_t at = q->head ? low : last >= lo + q->room ? last - q->room : low;
   struct placement best = {r, at, placement_score(c, at, lo, q)};
-  if (c->hugepage) return best;
+  if (c->hugepage || !q->room) return best;
   /* Other starts worth a look: where a stretch of written pages begins, or
    * where one ends (the request's last page on its last page). */
   int tried = 0;
@@ -439,7 +441,7 @@ static struct placement place_in_run(struct span *r, const struct run_request *q
  * bin, then to the fuller chunk. NULL run: none holds it. */
 #define RUN_SCAN 24
 static struct placement find_run(const struct run_request *q) {
-  uint32_t n = q->pages, lead = q->lead;
+  uint32_t n = q->pages, perfect = q->room ? q->lead * (n + 1) + n : PLACE_CLEAR;
   struct placement best = {NULL, 0, 0};
   unsigned best_bin = 0;
   int scanned = 0;
@@ -459,8 +461,9 @@ static struct placement find_run(const struct run_request *q) {
         if (!best.run || p.score > best.score) best_bin = b;
         best = p;
       }
-      if (best.score == PLACE_CLEAR + lead * (n + 1) + n) return best;
+      if (q->room && best.score == perfect) return best;
     }
+    if (best.run && best.score == perfect) return best; /* no later bin can win a tie */
   }
   return best;
 }
