@@ -2,15 +2,15 @@
  * blocks. One lock protects all of it; the small-block fast paths never come
  * here.
  *
- * Placement: a request for n pages goes where it covers the most pages that
- * were written before (chunk.written: resident already, so reusing them
- * costs no RSS and no page fault), among the runs of the smallest size bins
- * that can hold it; ties go to the smallest bin, then to the fullest chunk,
- * which lets the emptier ones drain. Spans are carved from a run's tail,
+ * Placement: a request for n pages takes the smallest size bin that can hold
+ * it and, within the bin, the run in the fullest chunk. Taking from fuller
+ * chunks lets the emptier ones drain. Spans are carved from the run's tail,
  * large blocks from its head, so that a large block has free pages after it
  * to grow into. A span that starts small (a class's first in its arena)
- * grows in place as it is carved; whole spans and large blocks leave it the
- * room where they can (find_run).
+ * grows in place as it is carved: it goes where it covers the most pages
+ * written before (chunk.written: resident already, so reusing them costs no
+ * RSS and no page fault), and the others keep clear of its room where they
+ * can (find_run).
  *
  * Release: a freed run merges with free neighbours at once (boundary tags in
  * the page map). A chunk that becomes empty goes to a cache of empty chunks;
