@@ -7,10 +7,10 @@
  * chunks lets the emptier ones drain. Spans are carved from the run's tail,
  * large blocks from its head, so that a large block has free pages after it
  * to grow into. A span that starts small (a class's first in its arena)
- * grows in place as it is carved: it goes where it covers the most pages
- * written before (chunk.written: resident already, so reusing them costs no
- * RSS and no page fault), and the others keep clear of its room where they
- * can (find_run).
+ * grows in place as it is carved, and the others keep clear of its room where
+ * they can. It and large blocks go where they cover the most pages written
+ * before (chunk.written: resident already, so reusing them costs no RSS and no
+ * page fault); see placement_score.
  *
  * Release: a freed run merges with free neighbours at once (boundary tags in
  * the page map). A chunk that becomes empty goes to a cache of empty chunks;
@@ -381,20 +381,22 @@ static uint32_t growth_room(struct chunk *c, size_t p) {
 
 #define PLACE_CLEAR ((uint32_t)1 << 30) /* above any count of written pages */
 
-/* How good placing q at page `at` of a run is. For a span that starts small
- * (q->room): the written pages among its first q->lead, then among all its
- * pages, so that it takes a hole of pages written before rather than room to
- * grow (a thread that uses its class a few times does not need the room, and
- * one that uses it more takes whole spans next). Other requests keep the
- * dense packing of smallest bin and fullest chunk (placed by written pages
- * too, the gcc trace took a chunk more), but keep clear of the pages below
- * lo, which the run holds as the room of the growing span before it
- * (PLACE_CLEAR). */
+/* How good placing q at page `at` of a run is: written pages among its first
+ * q->lead, then among all its pages (resident already: no new RSS, no page
+ * fault), for a large block or a span that starts small, which then takes a
+ * hole of pages written before rather than room to grow (a thread that uses
+ * its class a few times does not need the room, and one that uses it more
+ * takes whole spans next). Whole spans keep the dense packing of smallest bin
+ * and fullest chunk (placed by written pages too, the gcc trace took a
+ * chunk more). Above all, except for the span that starts small: keeping
+ * clear of the pages below lo, which the run holds as the room of the
+ * growing span before it (PLACE_CLEAR). */
 static uint32_t placement_score(const struct chunk *c, size_t at, size_t lo, const struct run_request *q) {
   uint32_t n = q->pages;
-  if (!q->room) return at >= lo ? PLACE_CLEAR : 0;
-  if (c->hugepage) return q->lead * (n + 1) + n; /* every page resident */
-  return count_written(c, at, q->lead) * (n + 1) + count_written(c, at, n);
+  uint32_t score = q->room || at >= lo ? PLACE_CLEAR : 0;
+  if (!q->room && !q->head) return score;                /* whole spans */
+  if (c->hugepage) return score + q->lead * (n + 1) + n; /* every page resident */
+  return score + count_written(c, at, q->lead) * (n + 1) + count_written(c, at, n);
 }
 
 /* chunk.written's word k, limited to pages [low, end). */
@@ -413,7 +415,7 @@ static struct placement place_in_run(struct span *r, const struct run_request *q
   size_t lo = first + growth_room(c, first), low = lo < last ? lo : last;
   size_t at = q->head ? low : last >= lo + q->room ? last - q->room : low;
   struct placement best = {r, at, placement_score(c, at, lo, q)};
-  if (c->hugepage || !q->room) return best;
+  if (c->hugepage || (!q->room && !q->head)) return best;
   /* Other starts worth a look: where a stretch of written pages begins, or
    * where one ends (the request's last page on its last page). */
   int tried = 0;
@@ -441,7 +443,7 @@ static struct placement place_in_run(struct span *r, const struct run_request *q
  * bin, then to the fuller chunk. NULL run: none holds it. */
 #define RUN_SCAN 24
 static struct placement find_run(const struct run_request *q) {
-  uint32_t n = q->pages, perfect = q->room ? q->lead * (n + 1) + n : PLACE_CLEAR;
+  uint32_t n = q->pages, perfect = PLACE_CLEAR + (q->room || q->head ? q->lead * (n + 1) + n : 0);
   struct placement best = {NULL, 0, 0};
   unsigned best_bin = 0;
   int scanned = 0;
@@ -461,7 +463,7 @@ static struct placement find_run(const struct run_request *q) {
         if (!best.run || p.score > best.score) best_bin = b;
         best = p;
       }
-      if (q->room && best.score == perfect) return best;
+      if ((q->room || q->head) && best.score == perfect) return best;
     }
     if (best.run && best.score == perfect) return best; /* no later bin can win a tie */
   }
