@@ -297,9 +297,7 @@ static void chunk_to_cache(struct chunk *c) {
 static uint32_t pages_for(size_t bytes) { return (uint32_t)((bytes + PAGE_SIZE - 1) / PAGE_SIZE); }
 
 /* ---- written pages -------------------------------------------------------
- * chunk.written says which pages may be resident (see struct chunk). Pages
- * count as written when they come back: a span's below its highest carve
- * point, a large block's whole. Placement then prefers them. */
+ * chunk.written says which pages may be resident (see struct chunk). */
 static void mark_written(struct chunk *c, size_t first, size_t n) {
   for (size_t i = first; i < first + n; i++) c->written[i / 64] |= (uint64_t)1 << (i % 64);
 }

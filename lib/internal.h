@@ -273,11 +273,12 @@ struct chunk {
    * their remote frees would take it from each other. */
   _Atomic uint64_t xfree[XFREE_WORDS];
   /* Bit i: page i may have been written since the chunk was mapped, so it
-   * is resident (set when a span or large block gives its pages back, for
-   * the pages it wrote; every page of a chunk on huge pages counts). The
-   * back end puts new runs on such pages first: a thread generation's spans
-   * then land where the previous one's were instead of spreading over the
-   * chunk (backend.c, placement). */
+   * is resident: set for a span's pages below its highest carve point when
+   * it goes back to the back end, and for all of a large block's pages when
+   * it is made (the program writes them); on a chunk on huge pages every page
+   * counts. Large blocks and spans that start small go to such pages first:
+   * a thread generation's first spans then land where the previous one's
+   * were instead of spreading over the chunk (backend.c, placement_score). */
   uint64_t written[CHUNK_PAGES / 64];
 };
 _Static_assert(sizeof(struct span) == 128, "descriptors are two cache lines");
