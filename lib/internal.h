@@ -574,6 +574,7 @@ void options_init(void) internal;
  * All functions take the back-end lock themselves. */
 struct span *backend_alloc_span(unsigned cls, uint32_t pages, uintptr_t owner, bool grow) internal;
 void backend_free_span(struct span *s) internal;
+bool backend_grow_span(struct span *s, uint32_t blocks) internal;
 void *backend_alloc_large(size_t size, size_t align, size_t requested, bool zero, bool grow) internal;
 void backend_free_large(struct span *s) internal;
 void backend_large_stash(struct span *s) internal;
@@ -613,7 +614,6 @@ void backend_each_huge(void (*fn)(struct huge_header *, void *), void *arg) inte
 void span_describe_small(struct span *s, unsigned cls, uintptr_t owner) internal;
 void span_init_small(struct span *s, struct arena *a) internal;
 bool span_carve(struct span *s) internal;
-bool backend_grow_span(struct span *s, uint32_t blocks) internal;
 void span_push_local(struct span *s, void *block) internal;
 bool span_collect_local(struct span *s) internal;
 void span_relink(struct span *s) internal;
