@@ -23,7 +23,7 @@ void span_describe_small(struct span *s, unsigned cls, uintptr_t owner) {
   s->used = 0;
   s->bias = 0;
   s->recarve = 0;
-  s->capped = s->capacity == classes[cls].capacity;
+  s->capped = s->capacity == ci->capacity;
   atomic_store_explicit(span_xfree(s), XFREE_EMPTY, memory_order_relaxed);
   s->list = LIST_NONE;
   __atomic_store_n(&s->owner, owner, __ATOMIC_RELEASE);
