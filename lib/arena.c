@@ -448,12 +448,14 @@ static void *refill(size_t size) {
     if (s->free == OFFSET_END) span_collect_local(s);
   } else {
     if (!(s = reclaim(a, c))) {
-      /* A class's first span in this arena starts at its first carve and
-       * grows into the pages after it (span_carve): a thread that uses a
-       * class a few times then holds a few pages, placed where earlier
-       * threads wrote. Later spans, of classes the thread keeps using, are
-       * whole. */
-      uint32_t pages = a->counters.refills[c] ? classes[c].span_pages : span_first_pages(c);
+      /* A class's first two spans in this arena start at their first carve
+       * and grow into the pages after them (span_carve): a thread that uses
+       * a class a little then holds a few pages, placed where earlier
+       * threads wrote. Two, because a thread that fills one span often
+       * needs only a few blocks of the next. Later spans, of classes the
+       * thread keeps using, are whole. */
+      uint32_t pages =
+          a->counters.refills[c] >= SMALL_FIRST_SPANS ? classes[c].span_pages : span_first_pages(c);
       s = backend_alloc_span(c, pages, a->owner_word, false);
       if (!s && arena_trim(false)) s = backend_alloc_span(c, pages, a->owner_word, false);
       if (!s) s = backend_alloc_span(c, pages, a->owner_word, true);

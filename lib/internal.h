@@ -503,6 +503,8 @@ static inline uint32_t span_capacity(unsigned c, uint32_t pages) {
  * an eighth of them left over (a 4160-byte block alone in 2 pages would
  * leave half). */
 static inline uint32_t span_first_pages(unsigned c) { return classes[c].first_pages; }
+/* How many of a class's spans in an arena start small (refill). */
+#define SMALL_FIRST_SPANS 2
 
 /* ---- os.c --------------------------------------------------------------- */
 void *os_map(size_t size, bool hugetlb) internal;

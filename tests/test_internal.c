@@ -484,9 +484,9 @@ static int block_growth(struct span *s, void **out) {
   return n;
 }
 
-/* A class's first span in an arena holds only its first pages and grows in
- * place while the pages after it are free; blocked, it stays as it is (capped)
- * and the class's next span is whole. */
+/* A class's first spans in an arena hold only its first pages and grow in
+ * place while the pages after them are free; blocked, they stay as they are
+ * (capped), and after SMALL_FIRST_SPANS of them the class's spans are whole. */
 static void *first_span_grows(void *arg) {
   (void)arg;
   const size_t size = 20000;
@@ -510,25 +510,39 @@ static void *first_span_grows(void *arg) {
   for (uint32_t i = 0; i < ci->capacity; i++) arena_free(p[i]);
   if (arena_check()) return "heap check failed";
 
-  /* Blocked from the start: the first span of another class stays at one
-   * block, the next ones are whole. */
+  /* Blocked from the start: the first SMALL_FIRST_SPANS spans of another
+   * class stay at their first pages, the next ones are whole. */
   const size_t big = 65536;
   const unsigned cb = size_class(big);
-  void *q[5], *fill[64];
-  q[0] = arena_malloc(big);
-  struct span *first = run_of(q[0]);
-  int nfill = block_growth(first, fill);
-  for (int i = 1; i < 5; i++) q[i] = arena_malloc(big);
-  if (first->capacity != span_capacity(cb, classes[cb].first_pages) || !first->capped)
-    return "a blocked first span grew";
-  struct span *whole = run_of(q[1]);
-  if (whole == first || whole->npages != classes[cb].span_pages)
-    return "the span after a capped one is not whole";
-  for (int i = 0; i < 5; i++) arena_free(q[i]);
-  /* Emptied, the capped span goes back to the back end; the whole one stays. */
+  const uint32_t first_cap = span_capacity(cb, classes[cb].first_pages);
+  void *q[64], *fill[SMALL_FIRST_SPANS][64];
+  int nfill[SMALL_FIRST_SPANS], nq = 0;
+  struct span *small[SMALL_FIRST_SPANS];
+  for (int k = 0; k < SMALL_FIRST_SPANS; k++) {
+    q[nq++] = arena_malloc(big);
+    small[k] = run_of(q[nq - 1]);
+    if ((k && small[k] == small[k - 1]) || small[k]->npages != classes[cb].first_pages)
+      return "a class's second span did not start small";
+    nfill[k] = block_growth(small[k], fill[k]);
+    for (uint32_t i = 1; i < first_cap; i++) q[nq++] = arena_malloc(big);
+  }
+  struct span *whole = NULL;
+  for (uint32_t i = 0; i < classes[cb].capacity && nq < 64; i++) {
+    q[nq++] = arena_malloc(big);
+    if (!whole) whole = run_of(q[nq - 1]);
+    if (run_of(q[nq - 1]) != whole) return "a whole span did not take its capacity";
+  }
+  for (int k = 0; k < SMALL_FIRST_SPANS; k++)
+    if (small[k]->capacity != first_cap || !small[k]->capped) return "a blocked first span grew";
+  for (int k = 0; k < SMALL_FIRST_SPANS; k++)
+    if (whole == small[k]) return "a capped span took more blocks";
+  if (whole->npages != classes[cb].span_pages) return "the span after the small ones is not whole";
+  for (int i = 0; i < nq; i++) arena_free(q[i]);
+  /* Emptied, the capped spans go back to the back end; the whole one stays. */
   struct arena_stats st = {.version = ARENA_STATS_VERSION, .size = sizeof st};
   arena_stats_get(&st);
-  for (int i = 0; i < nfill; i++) backend_free_large(run_of(fill[i]));
+  for (int k = 0; k < SMALL_FIRST_SPANS; k++)
+    for (int i = 0; i < nfill[k]; i++) backend_free_large(run_of(fill[k][i]));
   if (st.classes[cb].spans != 1 || st.classes[cb].capacity != classes[cb].capacity)
     return "an emptied capped span was kept";
   return arena_check() ? "heap check failed" : NULL;
