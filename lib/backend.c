@@ -6,7 +6,7 @@
  * it and, within the bin, the run in the fullest chunk. Taking from fuller
  * chunks lets the emptier ones drain. Spans are carved from the run's tail,
  * large blocks from its head, so that a large block has free pages after it
- * to grow into. A span that starts small (a class's first in its arena)
+ * to grow into. A span that starts small (a class's first two in its arena)
  * grows in place as it is carved, and the others keep clear of its room where
  * they can. It and large blocks go where they cover the most pages written
  * before (chunk.written: resident already, so reusing them costs no RSS and no
