@@ -522,7 +522,7 @@ static void *first_span_grows(void *arg) {
     q[nq++] = arena_malloc(big);
     small[k] = run_of(q[nq - 1]);
     if ((k && small[k] == small[k - 1]) || small[k]->npages != classes[cb].first_pages)
-      return "a class's second span did not start small";
+      return "one of a class's first spans did not start small";
     nfill[k] = block_growth(small[k], fill[k]);
     for (uint32_t i = 1; i < first_cap; i++) q[nq++] = arena_malloc(big);
   }
