@@ -285,37 +285,48 @@ static void test_aligned_small_waste(void **state) {
   assert_int_equal(arena_check(), 0);
 }
 
-/* A span of blocks over a page that empties while the arena keeps it forgets
- * its blocks (limit 0) and, when it is used again, is carved whole; a new
- * span is carved one block per refill. Blocks stay distinct and whole. */
+/* A whole span of blocks over a page that empties while the arena keeps it
+ * forgets its blocks (limit 0) and, when it is used again, is carved whole; a
+ * new span is carved one block per refill. Blocks stay distinct and whole.
+ * The span is the first whole one the mallocs fill: the class's first spans
+ * start small, and whether they grow depends on what lies after them. */
 static void test_recarve_whole(void **state) {
   (void)state;
-  enum { N = 24 };
-  const uint32_t SIZE = classes[size_class(16384)].block_size;
+  enum { N = 64 };
+  const unsigned c = size_class(16384);
+  const uint32_t SIZE = classes[c].block_size;
   char *p[N];
-  for (int i = 0; i < N; i++) {
-    p[i] = arena_malloc(SIZE);
-    assert_non_null(p[i]);
-    memset(p[i], i, SIZE);
+  /* Fill the first whole span, then the span after it, so that a refill
+   * follows. */
+  struct span *first = NULL, *next = NULL;
+  int at = -1, n = 0, in_next = 0;
+  while (n < N && !(next && in_next == (int)next->capacity)) {
+    p[n] = arena_malloc(SIZE);
+    assert_non_null(p[n]);
+    memset(p[n], n, SIZE);
+    struct span *s = run_of(p[n]);
+    if (!first && s->capacity == classes[c].capacity && s->limit == SIZE) first = s, at = n;
+    if (first && s != first) next = s, in_next++;
+    n++;
   }
-  struct span *first = run_of(p[0]);
-  assert_true(first->capacity < N / 2);
+  assert_non_null(next);
+  assert_int_equal(n - at - in_next, first->capacity);
   assert_int_equal(first->limit, first->capacity * SIZE); /* carved a block at a time, to the end */
-  for (unsigned i = 0; i < first->capacity; i++) arena_free(p[i]);
+  for (unsigned i = 0; i < first->capacity; i++) arena_free(p[at + i]);
   assert_int_equal(first->limit, 0);
   assert_int_equal(first->recarve, 1);
   assert_int_equal(arena_check(), 0);
   for (unsigned i = 0; i < first->capacity; i++) {
-    p[i] = arena_malloc(SIZE);
-    assert_ptr_equal(run_of(p[i]), first);                  /* the arena's only span with room */
+    p[at + i] = arena_malloc(SIZE);
+    assert_ptr_equal(run_of(p[at + i]), first);             /* the arena's only span with room */
     assert_int_equal(first->limit, first->capacity * SIZE); /* whole again at once */
     assert_int_equal(first->recarve, 0);
-    memset(p[i], 0x5a, SIZE);
+    memset(p[at + i], 0x5a, SIZE);
   }
-  for (int i = 0; i < N; i++)
+  for (int i = 0; i < n; i++)
     for (uint32_t j = 0; j < SIZE; j += 512)
-      assert_int_equal((unsigned char)p[i][j], (unsigned)i < first->capacity ? 0x5a : i);
-  for (int i = 0; i < N; i++) arena_free(p[i]);
+      assert_int_equal((unsigned char)p[i][j], i >= at && i < at + (int)first->capacity ? 0x5a : i);
+  for (int i = 0; i < n; i++) arena_free(p[i]);
   assert_int_equal(arena_check(), 0);
 }
 

@@ -519,25 +519,60 @@ static void test_fork_while_allocating(void **state) {
   assert_heap_ok();
 }
 
-/* Three spans' worth of blocks of `size` (a class of 64 blocks to a span,
- * which no earlier test used: its first span is new), then `holes` of the
- * first span's blocks freed. Returns 1 when the next `holes` mallocs reused
- * exactly those holes (the span rejoined), 0 when none did. */
-#define REUSE_SIZE 1408
+/* Mallocs blocks of `size` (a class of REUSE_SPAN blocks to a whole span)
+ * into p until `whole` whole spans are full, the last malloc filling the
+ * last of them, so that the next malloc of the size refills. first[k] is the
+ * index of whole span k's first block; returns the number of blocks, or -1.
+ * A class's first spans start small and grow only when the pages after them
+ * are free, which depends on what earlier tests left: the statistics tell
+ * where each span starts (its first malloc adds one to the class's spans)
+ * and whether it is whole (its capacity). */
 #define REUSE_SPAN 64
+#define FILL_MAX (8 * REUSE_SPAN)
+static struct arena_class_stats class_stats(size_t block_size) {
+  struct arena_stats st = stats_now();
+  for (int i = 0; i < ARENA_STATS_CLASSES; i++)
+    if (st.classes[i].block_size == block_size) return st.classes[i];
+  return (struct arena_class_stats){0};
+}
+
+static int fill_whole_spans(size_t size, int whole, void **p, int *first) {
+  int n = 0, done = 0, start = -1;
+  while (done < whole && n < FILL_MAX) {
+    struct arena_class_stats before = class_stats(size);
+    if (!(p[n] = malloc(size))) return -1;
+    struct arena_class_stats after = class_stats(size);
+    if (after.spans > before.spans) start = after.capacity - before.capacity == REUSE_SPAN ? n : -1;
+    n++;
+    if (start >= 0 && n - start == REUSE_SPAN) first[done++] = start, start = -1;
+  }
+  return done == whole ? n : -1;
+}
+
+/* Three whole spans of blocks of `size` filled (in a class no earlier test
+ * used), then `holes` of the first one's blocks freed. Returns 1 when the
+ * next `holes` mallocs reused exactly those holes (the span rejoined), 0 when
+ * none did. */
+#define REUSE_SIZE 1408
 static int holes_reused(size_t size, int holes, const char **err) {
-  static void *p[3 * REUSE_SPAN];
+  static void *p[FILL_MAX];
   void *q[REUSE_SPAN];
-  for (int i = 0; i < 3 * REUSE_SPAN; i++)
-    if (!(p[i] = malloc(size))) *err = "malloc failed";
-  for (int i = 0; i < holes; i++) free(p[i]);
+  int first[3];
+  int n = fill_whole_spans(size, 3, p, first);
+  if (n < 0) {
+    *err = "could not fill three whole spans";
+    return -1;
+  }
+  void **h = p + first[0];
+  for (int i = 0; i < holes; i++) free(h[i]);
   int reused = 0;
   for (int j = 0; j < holes; j++) {
     q[j] = malloc(size);
-    for (int i = 0; i < holes; i++) reused += q[j] == p[i];
+    for (int i = 0; i < holes; i++) reused += q[j] == h[i];
   }
   for (int j = 0; j < holes; j++) free(q[j]);
-  for (int i = holes; i < 3 * REUSE_SPAN; i++) free(p[i]);
+  for (int i = 0; i < n; i++)
+    if (i < first[0] || i >= first[0] + holes) free(p[i]);
   return reused == holes ? 1 : reused == 0 ? 0 : -1;
 }
 
@@ -595,20 +630,24 @@ static void *keep_sixteenth_steady(void *arg) {
 }
 
 /* Of two empty spans kept by the arena, a refill takes the one emptied last,
- * whose pages are the most recently written: three spans of 1792-byte blocks
- * (64 to a span, a class no earlier test used) filled, the first emptied,
- * then the second; the next malloc must come from the second. */
+ * whose pages are the most recently written: three whole spans of 1792-byte
+ * blocks (a class no earlier test used) filled, the first emptied, then the
+ * second; the next malloc must come from the second. */
 static void *reuse_last_emptied(void *arg) {
   (void)arg;
-  static void *p[3 * REUSE_SPAN];
-  for (int i = 0; i < 3 * REUSE_SPAN; i++)
-    if (!(p[i] = malloc(1792))) return "malloc failed";
-  for (int i = 0; i < 2 * REUSE_SPAN; i++) free(p[i]);
+  static void *p[FILL_MAX];
+  int first[3];
+  int n = fill_whole_spans(1792, 3, p, first);
+  if (n < 0) return "could not fill three whole spans";
+  for (int k = 0; k < 2; k++)
+    for (int i = 0; i < REUSE_SPAN; i++) free(p[first[k] + i]);
   void *q = malloc(1792);
   int second = 0;
-  for (int i = REUSE_SPAN; i < 2 * REUSE_SPAN; i++) second |= q == p[i];
+  for (int i = 0; i < REUSE_SPAN; i++) second |= q == p[first[1] + i];
   free(q);
-  for (int i = 2 * REUSE_SPAN; i < 3 * REUSE_SPAN; i++) free(p[i]);
+  for (int i = 0; i < n; i++)
+    if ((i < first[0] || i >= first[0] + REUSE_SPAN) && (i < first[1] || i >= first[1] + REUSE_SPAN))
+      free(p[i]);
   return second ? NULL : "a refill took an older empty span than the one emptied last";
 }
 
@@ -642,29 +681,32 @@ static void test_last_emptied_span_reused_first(void **state) {
 }
 
 /* Blocks another thread frees into a thread's full spans are used before any
- * new memory: a fresh thread fills four spans of 1408-byte blocks, a second
- * thread frees every block, and the first thread's next 256 mallocs of that
- * size must all return blocks it had before. */
+ * new memory: a fresh thread fills four whole spans of 1408-byte blocks, a
+ * second thread frees every block, and the first thread's next 256 mallocs
+ * of that size (the whole spans' blocks) must all return blocks it had. */
 #define REMOTE_REUSE_N (4 * REUSE_SPAN)
+static void *remote_p[FILL_MAX];
+static int remote_n;
 static void *free_all(void *arg) {
-  void **p = arg;
-  for (int i = 0; i < REMOTE_REUSE_N; i++) free(p[i]);
+  (void)arg;
+  for (int i = 0; i < remote_n; i++) free(remote_p[i]);
   return NULL;
 }
 
 static void *reuse_remote_frees(void *arg) {
   (void)arg;
-  static void *p[REMOTE_REUSE_N], *q[REMOTE_REUSE_N];
-  for (int i = 0; i < REMOTE_REUSE_N; i++)
-    if (!(p[i] = malloc(REUSE_SIZE))) return "malloc failed";
+  static void *q[REMOTE_REUSE_N];
+  int first[4];
+  if ((remote_n = fill_whole_spans(REUSE_SIZE, 4, remote_p, first)) < 0)
+    return "could not fill four whole spans";
   pthread_t t;
-  if (pthread_create(&t, NULL, free_all, p) || pthread_join(t, NULL)) return "pthread_create failed";
+  if (pthread_create(&t, NULL, free_all, NULL) || pthread_join(t, NULL)) return "pthread_create failed";
   if (arena_check() != 0) return "arena_check found a problem after the remote frees";
   const char *err = NULL;
   for (int j = 0; j < REMOTE_REUSE_N; j++) {
     if (!(q[j] = malloc(REUSE_SIZE))) return "malloc failed";
     int old = 0;
-    for (int i = 0; i < REMOTE_REUSE_N; i++) old |= q[j] == p[i];
+    for (int i = 0; i < remote_n; i++) old |= q[j] == remote_p[i];
     if (!old) err = "a malloc took new memory while blocks freed by another thread were waiting";
   }
   for (int j = 0; j < REMOTE_REUSE_N; j++) free(q[j]);
