@@ -26,14 +26,15 @@
 uint8_t class_of_size[(SMALL_MAX >> 4) + 1];
 struct class_info classes[NUM_CLASSES];
 
-/* Up to 1 KiB a span holds 128 blocks (16-byte blocks 256, a page), not
+/* Up to 512 bytes a span holds 128 blocks (16-byte blocks 256, a page), not
  * 64: a heap of small blocks then has half as many spans, so a free finds
  * its descriptor in cache more often and a refill comes half as often. On
- * the churn and server replicas that is 3-4% fewer instructions and 3-10%
- * fewer L1 and L2 read misses, with the same peak RSS: carving stays a page
- * at a time and a class's first two spans start small. 128 blocks up to
- * 2 KiB grew the gcc trace's peak 7%, 256 up to 1 KiB the traces' 1-3%
- * (results/span-blocks).
+ * the churn and server replicas that is 2-3% fewer instructions and 2-3%
+ * fewer L1 misses, with the same peak RSS: carving stays a page at a time
+ * and a class's first two spans start small. Such a span is at most 16
+ * pages: at 128 blocks of up to 1 KiB (32 pages), vectors grown by realloc
+ * to 1 MiB had 10% more peak RSS, the spans taking room that the big runs
+ * needed (results/span-blocks).
  *
  * Above 32 KiB a span holds 4 blocks (256 KiB), not 8: a program that frees
  * a few of many such blocks leaves holes in half as many bytes of spans, and
@@ -42,7 +43,7 @@ struct class_info classes[NUM_CLASSES];
  * (churn 3-4%); 64 mallocs then 64 frees of 64 KiB take twice the refills
  * and run up to 7% slower. Two blocks per span saved nothing more. */
 static uint32_t target_blocks(uint32_t size) {
-  if (size <= 1024) return 128;
+  if (size <= 512) return 128;
   if (size <= 4096) return 64;
   if (size > 32768) return 4;
   return 8;

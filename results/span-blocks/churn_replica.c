@@ -21,7 +21,8 @@ static size_t skewed_size(void) {
   static const struct {
     unsigned cum;
     size_t lo, hi;
-  } bins[] = {{500, 8, 64}, {750, 65, 256}, {900, 257, 1024}, {970, 1025, 4096}, {995, 4097, 32768}, {1000, 32769, 262144}};
+  } bins[] = {{500, 8, 64},      {750, 65, 256},     {900, 257, 1024},
+              {970, 1025, 4096}, {995, 4097, 32768}, {1000, 32769, 262144}};
   uint64_t r = next_random();
   unsigned p = (unsigned)(r % 1000);
   for (size_t i = 0; i < sizeof bins / sizeof bins[0]; i++)
