@@ -2,10 +2,14 @@
  * cachegrind counts a fixed number of operations: 32768 slots of blocks of
  * the suite's skewed sizes; each op allocates a block, writes its first 256
  * bytes, swaps it into a random slot, reads the displaced block's first word
- * (as the workload does for its size) and frees it.
+ * (as the workload does for its size) and frees it. Optional arguments: the
+ * number of slots, and 1 to write each block the way the suite's bt_touch
+ * does (first byte, one byte per further page, last byte) instead of its
+ * first 256 bytes.
  *
  *   gcc -O2 server_replica.c -o server_replica
  *   LD_PRELOAD=... valgrind --tool=cachegrind --cache-sim=yes ./server_replica 2000000
+ *   LD_PRELOAD=... ./server_replica 10000000 32768 1
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -35,19 +39,28 @@ static size_t skewed_size(void) {
   return 64;
 }
 
+static int touch_pages;
+
 static size_t *new_block(void) {
   size_t size = skewed_size();
   if (size < 16) size = 16;
   size_t *b = malloc(size);
   if (!b) abort();
-  memset(b, 1, size < 256 ? size : 256);
+  if (touch_pages) {
+    unsigned char *c = (unsigned char *)b;
+    for (size_t off = 4096 - ((uintptr_t)c & 4095); off < size; off += 4096) c[off] = 1;
+    c[size - 1] = 2;
+  } else {
+    memset(b, 1, size < 256 ? size : 256);
+  }
   b[0] = size;
   return b;
 }
 
 int main(int argc, char **argv) {
   long ops = argc > 1 ? atol(argv[1]) : 2000000;
-  size_t nslots = 32768;
+  size_t nslots = argc > 2 ? (size_t)atol(argv[2]) : 32768;
+  touch_pages = argc > 3 && atoi(argv[3]) == 1;
   size_t **slots = calloc(nslots, sizeof(*slots));
   if (!slots) return 1;
   for (size_t i = 0; i < nslots; i++) slots[i] = new_block();
