@@ -553,7 +553,7 @@ static void decay_locked(bool force) {
   struct huge_header **link = &cached_huge;
   while (*link) {
     struct huge_header *h = *link;
-    if (force || now - h->freed_ms >= options.decay_ms) {
+    if (force || (uint32_t)now - h->freed_ms >= options.decay_ms) {
       *link = h->next;
       cached_huge_bytes -= h->map_size;
       huge_unmap(h);
@@ -761,10 +761,22 @@ bool backend_resize_large(struct span *s, size_t new_size, size_t requested) {
 }
 
 /* ---- huge blocks ---------------------------------------------------------
- * Layout: the header at the mapping's 2 MiB-aligned start, the user pointer
- * at offset 64 (or at the alignment asked for, at most 2 MiB; larger
- * alignments put the user pointer 2 MiB after the header). */
+ * Layout: the header at a 2 MiB-aligned start, the user pointer within the
+ * 2 MiB after it, so that huge_header_of finds the header from the pointer:
+ * 64 bytes into a page (at offset 64 in a mapping of the block's own size,
+ * at HUGE_LATE in a roomy one, on the written pages in a range from the
+ * cache: huge_from_cache), or at the alignment asked for, at most 2 MiB
+ * (larger alignments put the user pointer 2 MiB after the header). */
 #define HUGE_OFFSET 64
+#define HUGE_LATE (CHUNK_SIZE - PAGE_SIZE + HUGE_OFFSET) /* see backend_alloc_huge */
+_Static_assert(sizeof(struct huge_header) <= HUGE_OFFSET,
+               "a huge block's header fits below its user pointer");
+/* A block placed without an alignment asked for: 64 bytes into a page of
+ * its first 2 MiB (an aligned one is at its alignment, or 2 MiB in). */
+static bool huge_unaligned(const struct huge_header *h) {
+  size_t off = (size_t)(h->user - (const char *)h);
+  return off % PAGE_SIZE == HUGE_OFFSET && off < CHUNK_SIZE;
+}
 
 struct huge_header *huge_header_of(const void *p) {
   uintptr_t h = ((uintptr_t)p - 1) & ~(uintptr_t)CHUNK_MASK;
@@ -830,6 +842,14 @@ static void huge_cache_remove(struct huge_header **link) {
   cached_huge_bytes -= h->map_size;
 }
 
+/* a's written hull grown by that of b, the range right after a. */
+static void written_join(struct huge_header *a, const struct huge_header *b) {
+  uint32_t at = (uint32_t)(a->map_size / PAGE_SIZE);
+  if (b->written_lo == b->written_hi) return;
+  if (a->written_lo == a->written_hi) a->written_lo = at + b->written_lo;
+  a->written_hi = at + b->written_hi;
+}
+
 static void huge_cache_insert(struct huge_header *h) {
   struct huge_header **link = &cached_huge, *prev = NULL;
   while (*link && *link < h) {
@@ -842,11 +862,13 @@ static void huge_cache_insert(struct huge_header *h) {
   cached_huge_bytes += h->map_size;
   struct huge_header *next = h->next;
   if (next && (char *)h + h->map_size == (char *)next) {
+    written_join(h, next);
     h->map_size += next->map_size;
     h->next = next->next;
     next->magic = 0;
   }
   if (prev && (char *)prev + prev->map_size == (char *)h) {
+    written_join(prev, h);
     prev->map_size += h->map_size;
     prev->next = h->next;
     prev->freed_ms = h->freed_ms;
@@ -868,15 +890,29 @@ static void huge_trim(struct huge_header *h, size_t want) {
   backend_stats.os_unmaps++;
 }
 
-/* The smallest cached range that holds map_size bytes, NULL when none does.
- * A range more than twice the request is cut at the first 2 MiB boundary
- * after the block (blocks start on one) and the rest stays cached, so a freed
- * 16 MiB buffer serves two 8 MiB ones (its mapping has room for both, see
- * backend_alloc_huge), and once both are freed they merge and serve 16 MiB
- * again. A smaller one is taken whole: a block freed and asked for again
- * gets its own pages back, not a cut that shifts onto pages never touched.
- * *dirty: the block's bytes that may not be zero. */
-static struct huge_header *huge_from_cache(size_t map_size, size_t *dirty) {
+/* Where a block of `size` bytes from the cache starts in range h, whose
+ * first `fit` bytes it may use: as near the range's written pages as the
+ * header allows (the user pointer within 2 MiB of it, see huge_header_of). */
+static size_t huge_place(const struct huge_header *h, size_t size, size_t fit) {
+  size_t start = (size_t)h->written_lo * PAGE_SIZE, last = CHUNK_SIZE - PAGE_SIZE;
+  size_t room = (fit - HUGE_OFFSET - size) & ~(PAGE_SIZE - 1); /* fit >= HUGE_OFFSET + size */
+  if (room < last) last = room;
+  return start < last ? start : last;
+}
+
+/* The smallest cached range that holds a block of `size` bytes (map_size
+ * with its header), NULL when none does. A range more than twice the request
+ * is cut at the first 2 MiB boundary after the block and the rest stays
+ * cached, so a freed 16 MiB buffer serves two 8 MiB ones (its mapping has
+ * room for both, see backend_alloc_huge), and once both are freed they merge
+ * and serve 16 MiB again. A smaller one is taken whole: a block freed and
+ * asked for again gets its own pages back, not a cut that shifts onto pages
+ * never touched. The block lands on the range's written pages (huge_place):
+ * the first half of the 16 MiB buffer ends at the cut and the second starts
+ * there, so that the two cover the buffer's pages and no others, and the
+ * buffer, asked for again, covers theirs.
+ * *dirty: the range's bytes that may not be zero. */
+static struct huge_header *huge_from_cache(size_t size, size_t map_size, size_t *dirty) {
   struct huge_header **best = NULL;
   for (struct huge_header **link = &cached_huge; *link; link = &(*link)->next)
     if ((*link)->map_size >= map_size && (!best || (*link)->map_size < (*best)->map_size)) best = link;
@@ -884,18 +920,27 @@ static struct huge_header *huge_from_cache(size_t map_size, size_t *dirty) {
   struct huge_header *h = *best;
   huge_cache_remove(best);
   *dirty = h->map_size;
-  if (h->map_size <= 2 * map_size) return h; /* resident already: a bigger block costs nothing more */
+  if (h->map_size <= 2 * map_size) { /* resident already: a bigger block costs nothing more */
+    h->user = (char *)h + huge_place(h, size, h->map_size) + HUGE_OFFSET;
+    return h;
+  }
   size_t take = (map_size + CHUNK_MASK) & ~CHUNK_MASK;
+  size_t start = huge_place(h, size, take);
+  h->user = (char *)h + start + HUGE_OFFSET;
   if (h->map_size >= take + CHUNK_SIZE) {
     struct huge_header *rest = (struct huge_header *)((char *)h + take);
+    uint32_t cut = (uint32_t)(take / PAGE_SIZE);
     rest->magic = HUGE_MAGIC ^ (uintptr_t)rest;
     rest->map_size = h->map_size - take;
     rest->user = (char *)rest + HUGE_OFFSET;
     rest->freed_ms = h->freed_ms;
+    rest->written_lo = h->written_lo > cut ? h->written_lo - cut : 0;
+    rest->written_hi = h->written_hi > cut ? h->written_hi - cut : 0;
+    if (rest->written_hi == 0) rest->written_lo = 0;
     h->map_size = take;
     huge_cache_insert(rest);
   } else {
-    huge_trim(h, map_size);
+    huge_trim(h, start + map_size); /* both page multiples, at most take */
   }
   *dirty = h->map_size;
   return h;
@@ -977,7 +1022,7 @@ void *backend_alloc_huge(size_t size, size_t align, size_t requested, bool zero)
   struct huge_header *grow = NULL;
   size_t dirty = 0; /* bytes of the block that may not be zero */
   if (off == HUGE_OFFSET) {
-    h = huge_from_cache(map_size, &dirty);
+    h = huge_from_cache(size ? size : 1, map_size, &dirty);
     if (!h) grow = huge_cache_take_largest();
   } else {
     huge_cache_drop(); /* it takes none of them: kept beside it, they would only add to the peak */
@@ -988,6 +1033,7 @@ void *backend_alloc_huge(size_t size, size_t align, size_t requested, bool zero)
     h = huge_from_grown(grow, map_size);
   }
   bool cached = h != NULL;
+  size_t user_off = off;
   if (!h) {
     dirty = 0;
     /* A cacheable block's mapping ends a chunk past its last one (address
@@ -998,7 +1044,13 @@ void *backend_alloc_huge(size_t size, size_t align, size_t requested, bool zero)
      * chunks would end up inside other blocks, unadvised and not resident
      * (32 MiB blocks: 47% on huge pages instead of 96%, and page faults). */
     size_t roomy = ((map_size + CHUNK_MASK) & ~CHUNK_MASK) + CHUNK_SIZE;
-    if (off == HUGE_OFFSET && roomy <= options.huge_cache && !huge_pages_due(size)) map_size = roomy;
+    /* A block in a roomy mapping starts at the end of its first 2 MiB (the
+     * header alone in the first page): freed and cut into two of half its
+     * size, the first then ends where the second starts (huge_from_cache). */
+    if (off == HUGE_OFFSET && roomy <= options.huge_cache && !huge_pages_due(size)) {
+      map_size = roomy;
+      user_off = HUGE_LATE;
+    }
     size_t map_align = align > CHUNK_SIZE ? align : CHUNK_SIZE;
     size_t map_offset = off == CHUNK_SIZE ? CHUNK_SIZE : 0;
     char *base = os_map_aligned(map_size, map_align, map_offset);
@@ -1023,7 +1075,7 @@ void *backend_alloc_huge(size_t size, size_t align, size_t requested, bool zero)
   if (!cached) {
     h->magic = HUGE_MAGIC ^ (uintptr_t)h;
     h->map_size = map_size;
-    h->user = (char *)h + off;
+    h->user = (char *)h + user_off;
     annotate_hide(h, sizeof(*h));
     chunk_map_set(h, map_size, MAP_HUGE);
   }
@@ -1033,7 +1085,8 @@ void *backend_alloc_huge(size_t size, size_t align, size_t requested, bool zero)
   backend_lock();
   huge_link(h);
   backend_unlock();
-  if (zero && dirty > off) memset(h->user, 0, size < dirty - off ? size : dirty - off);
+  size_t uoff = (size_t)(h->user - (char *)h);
+  if (zero && dirty > uoff) memset(h->user, 0, size < dirty - uoff ? size : dirty - uoff);
   return h->user;
 }
 
@@ -1044,15 +1097,19 @@ void backend_free_huge(struct huge_header *h) {
   bool grown = h->requested <= LARGE_MAX; /* only realloc makes a huge block this small */
   if (grown && h->requested >= atomic_load_explicit(&realloc_map_min, memory_order_relaxed))
     atomic_store_explicit(&realloc_map_min, h->requested + 1, memory_order_relaxed);
-  bool cacheable = !grown && h->user == (char *)h + HUGE_OFFSET && h->map_size <= options.huge_cache;
+  bool cacheable = !grown && huge_unaligned(h) && h->map_size <= options.huge_cache;
   if (cacheable) {
-    h->freed_ms = os_now_ms();
+    uint32_t now_ms = (uint32_t)os_now_ms();
+    h->freed_ms = now_ms;
+    size_t uoff = (size_t)(h->user - (char *)h);
+    h->written_lo = (uint32_t)(uoff / PAGE_SIZE);
+    h->written_hi = (uint32_t)((uoff + huge_usable(h)) / PAGE_SIZE);
     huge_cache_insert(h);
     /* Over the byte budget: drop the ranges freed longest ago. */
     while (cached_huge_bytes > options.huge_cache) {
       struct huge_header **oldest = &cached_huge;
       for (struct huge_header **link = &cached_huge; *link; link = &(*link)->next)
-        if ((*link)->freed_ms < (*oldest)->freed_ms) oldest = link;
+        if ((uint32_t)(now_ms - (*link)->freed_ms) > (uint32_t)(now_ms - (*oldest)->freed_ms)) oldest = link;
       struct huge_header *old = *oldest;
       huge_cache_remove(oldest);
       huge_unmap(old);

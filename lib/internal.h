@@ -339,7 +339,10 @@ struct huge_header {
   char *user;
   size_t requested;
   struct huge_header *next, *prev; /* live list, or cache list (next only) */
-  uint64_t freed_ms;
+  uint32_t freed_ms;               /* os_now_ms() when cached, modulo 2^32 */
+  /* Cached: pages [written_lo, written_hi) of the range are the hull of the
+   * pages blocks were handed out in, resident most likely; empty if lo == hi. */
+  uint32_t written_lo, written_hi;
   uint8_t live; /* 1 while handed out, 0 while cached */
 };
 #define HUGE_MAGIC 0x6c69626172656e61ull /* "libarena" */

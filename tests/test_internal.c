@@ -229,10 +229,11 @@ static void test_realloc_own_mapping(void **state) {
   backend_decay(true);
   unsigned char *h = arena_malloc((size_t)8 << 20);
   assert_non_null(h);
-  h = arena_realloc(h, (size_t)3 << 19); /* 1.5 MiB: its mapping is trimmed */
+  h = arena_realloc(h, (size_t)3 << 19); /* 1.5 MiB: its mapping is trimmed to the block's end */
   assert_non_null(h);
+  size_t kept = (size_t)(h - (unsigned char *)huge_header_of(h)) + ((size_t)3 << 19);
   arena_free(h);
-  assert_true(backend_cached_huge_bytes() > 0 && backend_cached_huge_bytes() < CHUNK_SIZE);
+  assert_true(backend_cached_huge_bytes() > 0 && backend_cached_huge_bytes() < kept + PAGE_SIZE);
   p = arena_aligned_alloc((size_t)128 << 10, small); /* its user pointer may lie pages into its run */
   assert_non_null(p);
   /* Fill the free run after it, if any, so that realloc must move it. */
@@ -441,7 +442,8 @@ static void test_xfree_words_spread(void **state) {
 
 /* A freed huge buffer holds two blocks of half its size, so a program that
  * frees one and takes two (sort does, with 16 and 8 MiB) makes no new mapping
- * and keeps its peak; freed, the halves merge and hold the whole again. */
+ * and keeps its peak: the halves lie on the buffer's pages, and freed, they
+ * merge and hold the whole again on the same pages. */
 static void test_huge_cache_halves(void **state) {
   (void)state;
   const size_t half = ((size_t)8 << 20) + 32; /* sort's size, not a page multiple */
@@ -455,6 +457,11 @@ static void test_huge_cache_halves(void **state) {
     unsigned char *a = arena_malloc(half), *b = arena_malloc(half);
     assert_non_null(a);
     assert_non_null(b);
+    /* Both lie on pages the whole one wrote (the second's last page aside),
+     * not a cut apart with pages between them written and unused. */
+    size_t a_pages = os_resident(a - 64, half + 64), b_pages = os_resident(b - 64, half + 64);
+    if (a_pages < half + 64 || b_pages + PAGE_SIZE < half + 64)
+      fail_msg("the halves are on %zu and %zu resident bytes of %zu each", a_pages, b_pages, half + 64);
     memset(a, 2, half);
     memset(b, 3, half);
     /* usable ends in the request's last page, not at the mapping's end */
