@@ -178,8 +178,14 @@ static void huge_advise_bytes(void *base, size_t used, size_t map_size, bool col
   if (used >= CHUNK_SIZE) os_advise_huge(base, used, collapse);
 }
 
+/* A block that starts late in its first 2 MiB (HUGE_LATE, or on a cached
+ * range's written pages) leaves most of them unused: a huge page there would
+ * make them resident (the TLB build's arrays, grown by realloc, took 8 MB
+ * more), so its advice starts at the next 2 MiB. */
 static void huge_advise(struct huge_header *h, bool collapse) {
-  huge_advise_bytes(h, (size_t)(h->user - (char *)h) + h->requested, h->map_size, collapse);
+  size_t off = (size_t)(h->user - (char *)h), skip = off >= CHUNK_SIZE / 2 ? CHUNK_SIZE : 0;
+  if (off + h->requested <= skip) return;
+  huge_advise_bytes((char *)h + skip, off + h->requested - skip, h->map_size - skip, collapse);
 }
 
 /* A huge page is resident whole once touched: a small program with one big,

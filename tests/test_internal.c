@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -489,6 +490,49 @@ static void test_huge_cache_halves(void **state) {
   assert_int_equal(arena_check(), 0);
 }
 
+/* The VmFlags of the mapping in /proc/self/smaps that holds p contain "hg"
+ * (MADV_HUGEPAGE). */
+static bool advised_huge(const void *p) {
+  FILE *f = fopen("/proc/self/smaps", "r");
+  char line[512];
+  bool in = false, hg = false;
+  while (f && fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+      in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+    else if (in && !strncmp(line, "VmFlags:", 8))
+      hg = strstr(line, " hg") != NULL;
+  }
+  if (f) fclose(f);
+  return hg;
+}
+
+/* A block placed at the end of its mapping's first 2 MiB uses one page of
+ * them: advised for huge pages when it grows past half the huge-page
+ * threshold, it keeps those 2 MiB on small pages (one huge page there would
+ * be resident whole) and the rest of it on huge ones. */
+static void test_late_block_first_2mib_small_pages(void **state) {
+  (void)state;
+  FILE *thp = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r"); /* no THP: no advice to see */
+  if (thp) fclose(thp);
+  if (!thp || options.hugepages != HUGEPAGES_ON) skip();
+  backend_decay(true);
+  unsigned char *p = arena_malloc((size_t)4 << 20);
+  assert_non_null(p);
+  char *h = (char *)huge_header_of(p);
+  assert_non_null(h);
+  if ((size_t)((char *)p - h) < CHUNK_SIZE / 2)
+    fail_msg("a 4 MiB block starts %zu bytes into its mapping", (size_t)((char *)p - h));
+  size_t big = options.hugepage_after / 2 + ((size_t)2 << 20);
+  p = arena_realloc(p, big);
+  assert_non_null(p);
+  h = (char *)huge_header_of(p);
+  memset(p, 1, big);
+  assert_false(advised_huge(h));
+  assert_true(advised_huge(h + CHUNK_SIZE));
+  arena_free(p);
+}
+
 /* Fills the free runs right after span s, so that it cannot grow; returns
  * how many large blocks that took (in out[], at most 64). */
 static int block_growth(struct span *s, void **out) {
@@ -627,6 +671,7 @@ int main(void) {
       cmocka_unit_test(test_realloc_own_mapping), /* first to grow a buffer past 128 KiB */
       cmocka_unit_test(test_chunk_returned_whole),
       cmocka_unit_test(test_huge_cache_halves),
+      cmocka_unit_test(test_late_block_first_2mib_small_pages),
       cmocka_unit_test(test_trim_before_growth),
       cmocka_unit_test(test_first_span_grows),
       cmocka_unit_test(test_descriptors_recycled),
